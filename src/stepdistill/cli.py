@@ -1,0 +1,72 @@
+"""The `stepdistill` command: one sub-command per stage, each parsing its settings and calling one function.
+
+Heavy libraries (torch, transformers) are imported inside the commands that need them, so that
+`stepdistill data stats` and `--help` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import DataError
+
+
+def cmd_data_stats(args: argparse.Namespace) -> int:
+    from .stats import all_stats, as_json_rows, format_table
+
+    rows = all_stats(args.data_dir, args.task)
+    if args.json:
+        print(json.dumps(as_json_rows(rows), indent=2))
+    else:
+        print(format_table(rows))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stepdistill", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="inspect the benchmark data and the teacher's completions")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    stats = data_sub.add_parser("stats", help="examples, teacher outputs, unparsable and teacher accuracy per split")
+    stats.add_argument("--data-dir", help="the release's datasets/ folder (default: $STEPDISTILL_DATA, then ./datasets)")
+    stats.add_argument("--task", help="one task (default: all four benchmarks)")
+    stats.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    stats.set_defaults(func=cmd_data_stats)
+
+    for register in _stage_registrars():
+        register(sub)
+    return parser
+
+
+def _stage_registrars():
+    """Each stage module adds its own sub-commands; missing stages simply do not appear."""
+    registrars = []
+    for module in ("teacher.extract", "student.commands", "experiments.commands"):
+        try:
+            mod = __import__(f"stepdistill.{module}", fromlist=["register"])
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith("stepdistill"):
+                continue
+            raise
+        registrars.append(mod.register)
+    return registrars
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished work is saved; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

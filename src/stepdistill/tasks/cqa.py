@@ -1,0 +1,37 @@
+"""CommonsenseQA (via CoS-E v1.11): five answer choices; the label is the right choice's text."""
+
+from __future__ import annotations
+
+from ..jsonio import iter_jsonl, require
+from .base import Example, Task
+
+CHOICE_LETTERS = "abcde"
+
+
+def format_input(question: str, choices: list[str]) -> str:
+    lines = [question, "Answer Choices:"] + [f"({CHOICE_LETTERS[i]}) {c}" for i, c in enumerate(choices)]
+    return "\n".join(lines)
+
+
+class CQA(Task):
+    name = "cqa"
+    parser = "multiple_choice"
+    scorer = "exact"
+    release_splits = ("train", "test")
+    pool_split = "train"
+    protocol = "CQA: train = 90% of the release train split, valid = the other 10% (seed 0), test = release test"
+
+    def read_split(self, split: str) -> list[Example]:
+        path = self.input_path(split)
+        examples = []
+        for lineno, row in iter_jsonl(path):
+            where = f"{path}:{lineno}"
+            question = require(row, "question", where, str)
+            choices = require(row, "choices", where, list)
+            examples.append(Example(
+                id=str(require(row, "id", where)),
+                input=format_input(question, choices),
+                label=require(row, "answer", where, str),
+                fields={"question": question, "choices": choices},
+            ))
+        return examples
