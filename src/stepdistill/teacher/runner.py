@@ -1,0 +1,139 @@
+"""Send the requests the cache cannot answer: bounded concurrency, pacing, retries, budget, progress.
+
+`concurrency` workers share one iterator of jobs, so no more than that many requests are ever in flight
+and half a million inputs never become half a million tasks. Each answer is written to the store as soon
+as it arrives. A request that still fails after its retries is recorded with its reason and the run goes
+on; one the server can never accept (bad key, unknown model) stops the run (FatalError).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .backends import Backend, Completion, FatalError, RequestFailed, Sampling, TransientError
+from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
+from .prompts import Prompt
+
+log = logging.getLogger("stepdistill.teacher")
+
+
+@dataclass
+class Job:
+    key: str
+    prompt: Callable[[], Prompt]  # rendered when sent, not held in memory for every pending input
+    params: Sampling
+    example_id: str
+
+
+@dataclass
+class RunStats:
+    requests_sent: int = 0  # HTTP (or in-process) attempts, retries included
+    answered: int = 0  # new answers stored
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    errors: dict[str, str] = field(default_factory=dict)  # key -> why it failed after all retries
+    not_sent: set[str] = field(default_factory=set)  # keys held back by the token budget
+
+
+def prompt_chars(prompt: Prompt) -> int:
+    return len(prompt) if isinstance(prompt, str) else sum(len(m["content"]) + 8 for m in prompt)
+
+
+class Runner:
+    def __init__(self, backend: Backend, store, *, concurrency: int = 8, limiter: RateLimiter | None = None,
+                 policy: RetryPolicy | None = None, timeout: float | None = None,
+                 budget: TokenBudget | None = None, bar=None):
+        self.backend, self.store = backend, store
+        self.concurrency = max(1, concurrency)
+        self.limiter = limiter or RateLimiter()
+        self.policy = policy or RetryPolicy()
+        self.timeout = timeout
+        self.budget = budget or TokenBudget(None)
+        self.estimator = TokenEstimator()
+        self.bar = bar
+        self.cache_hits = 0  # shown on the progress bar
+        self.stats = RunStats()
+        self._fatal: list[FatalError] = []
+
+    async def run(self, jobs: Iterable[Job]) -> RunStats:
+        queue = iter(jobs)
+
+        async def worker() -> None:
+            for job in queue:  # one shared iterator: each job goes to exactly one worker
+                if self._fatal:
+                    return
+                try:
+                    await self._one(job)
+                except FatalError as e:
+                    self._fatal.append(e)
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        if self._fatal:
+            raise self._fatal[0]
+        return self.stats
+
+    async def _one(self, job: Job) -> None:
+        prompt = job.prompt()
+        chars = prompt_chars(prompt)
+        estimate = self.estimator.prompt_tokens(chars) + job.params.max_tokens
+        if not self.budget.reserve(estimate):
+            self.stats.not_sent.add(job.key)
+            return
+        spent = 0
+        try:
+            result = await self._attempts(job, prompt, estimate)
+            if isinstance(result, Completion):
+                self.store.put(job.key, self.backend.name, self.backend.model, result)
+                self.stats.answered += 1
+                self.stats.prompt_tokens += result.prompt_tokens
+                self.stats.completion_tokens += result.completion_tokens
+                spent = result.prompt_tokens + result.completion_tokens
+                self.estimator.observe(chars, result.prompt_tokens)
+            else:
+                self.stats.errors[job.key] = result
+                log.warning("request for %s failed: %s", job.example_id, result)
+        finally:
+            self.budget.settle(estimate, spent)
+        self._progress()
+
+    async def _attempts(self, job: Job, prompt: Prompt, estimate: int) -> Completion | str:
+        """The answer, or why there is none after every retry."""
+        for attempt in range(self.policy.retries + 1):
+            await self.limiter.acquire(estimate)
+            self.stats.requests_sent += 1
+            try:
+                call = self.backend.complete(prompt, job.params, job.example_id)
+                if self.timeout and not self.backend.in_process:
+                    return await asyncio.wait_for(call, self.timeout)
+                return await call
+            except (TransientError, asyncio.TimeoutError) as e:
+                retry_after = getattr(e, "retry_after", None)
+                reason = str(e) if isinstance(e, TransientError) else f"timed out after {self.timeout:g} s"
+                if retry_after:
+                    self.limiter.pause(retry_after)
+                if attempt == self.policy.retries:
+                    return f"gave up after {attempt + 1} attempts; last: {reason}"
+                self.stats.retries += 1
+                wait = self.policy.delay(attempt, retry_after)
+                log.info("retrying %s in %.2f s (attempt %d): %s", job.example_id, wait, attempt + 2, reason)
+                await asyncio.sleep(wait)
+            except RequestFailed as e:
+                return str(e)
+            except FatalError:
+                raise
+            except Exception as e:  # noqa: BLE001: one odd reply must not end a 500k-input run
+                return f"unexpected error: {type(e).__name__}: {self.backend.redact(str(e))[:300]}"
+        raise AssertionError("unreachable")
+
+    def _progress(self) -> None:
+        if self.bar is None:
+            return
+        s = self.stats
+        self.bar.update(1)
+        self.bar.set_postfix_str(f"hits={self.cache_hits} new={s.answered} failed={len(s.errors)} retries={s.retries} "
+                                 f"tokens={s.prompt_tokens + s.completion_tokens:,}", refresh=False)
