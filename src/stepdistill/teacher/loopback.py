@@ -4,11 +4,13 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for /v1/compl
 /v1/chat/completions. Requests are numbered in arrival order; `script[i]` decides what request i gets:
 
     ok          an answer (after `delay` seconds)        429    Too Many Requests with Retry-After
-    500, 503    a server error                           malformed   200 with a body that is not JSON
+    500, 503    a server error (any other status too)    malformed   200 with a body that is not JSON
     drop        the connection is cut without a reply     stall  no reply for `stall` seconds, then cut
 
 Requests past the end of the script get `ok`. `answer(prompt)` writes the completion text. Every
 request is logged (number, path, prompt, outcome) so tests can check that each input was answered once.
+With `think` set, answers carry that reasoning the way reasoning models' servers do: `reasoning_content`
+in chat replies, a leading `<think>...</think>` in completions.
 
     python -m stepdistill.teacher.loopback --delay 0.2     # prints the base URL, serves until killed
 """
@@ -24,8 +26,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-REASONS = {200: "OK", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-           503: "Service Unavailable"}
+REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
+           500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def default_answer(prompt: str) -> str:
@@ -48,6 +50,7 @@ class LoopbackServer:
     answer: Callable[[str], str] = default_answer
     retry_after: float = 0.2
     stall: float = 30.0
+    think: str | None = None
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port, chosen by the OS at start
     log: list[dict] = field(default_factory=list)  # per request: n, path, prompt, outcome, auth_sha256
@@ -152,8 +155,8 @@ class LoopbackServer:
         if outcome == "429":
             self._send(writer, 429, {"error": {"message": "slow down", "type": "rate_limit"}},
                        {"Retry-After": f"{self.retry_after:g}"})
-        elif outcome in ("500", "503"):
-            self._send(writer, int(outcome), {"error": {"message": "server trouble", "type": "server_error"}})
+        elif outcome.isdigit():
+            self._send(writer, int(outcome), {"error": {"message": f"scripted status {outcome}", "type": "error"}})
         elif outcome == "malformed":
             self._send_raw(writer, 200, b'{"id": "cmpl-1", "choices": [{"text": "cut off', "application/json")
         else:
@@ -170,7 +173,10 @@ class LoopbackServer:
             return {"id": "chatcmpl-loopback", "object": "chat.completion", "created": int(time.time()),
                     "model": model, "usage": usage,
                     "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text.strip()}}]}
+                                 "message": {"role": "assistant", "content": text.strip(),
+                                             **({"reasoning_content": self.think} if self.think else {})}}]}
+        if self.think:
+            text = f"<think>{self.think}</think>{text}"
         return {"id": "cmpl-loopback", "object": "text_completion", "created": int(time.time()), "model": model,
                 "usage": usage, "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
 
