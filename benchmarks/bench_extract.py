@@ -1,0 +1,148 @@
+"""Throughput of `stepdistill extract` (figures in BENCHMARKS.md, section "Teacher extraction").
+
+1. Loopback: a local OpenAI-compatible server (stepdistill.teacher.loopback, its own process) answers every
+   request after a fixed delay (200 ms). With --concurrency 32 the ideal rate is 32 / 0.2 s = 160 requests/s.
+   Cold: N inputs with an empty cache. Warm: the same N again, every answer from the cache.
+2. llama.cpp: the real `python -m llama_cpp.server` with the embedded SmolLM2-135M GGUF, on this machine's CPUs.
+
+    .venv/bin/python benchmarks/bench_extract.py --repeats 5            # both parts
+    .venv/bin/python benchmarks/bench_extract.py --skip-llama --inputs 1000
+
+Wall time is measured around run_extract() (inputs, prompts, cache, requests, rationales.jsonl, manifest),
+with the progress bar on, as a user runs it; Python's start-up and imports are not included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from stepdistill.paths import data_dir as find_data_dir
+from stepdistill.paths import smollm2_gguf
+from stepdistill.teacher.extract import ExtractSettings, run_extract
+
+
+def start(cmd: list[str], url_from_stdout: bool, port: int | None = None, timeout: float = 120):
+    """A server process and its base URL, once it answers GET /models."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if url_from_stdout else subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+    url = proc.stdout.readline().strip() if url_from_stdout else f"http://127.0.0.1:{port}/v1"
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/models", timeout=2).read()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError(f"server did not start: {' '.join(cmd)}")
+            time.sleep(0.3)
+
+
+def stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def extract(url: str, out: Path, cache: Path, **kw) -> tuple[float, dict]:
+    s = ExtractSettings(teacher=f"openai:{kw.pop('model', 'loopback')}", base_url=url, out=str(out),
+                        cache=str(cache), keep="all", **kw)
+    t = time.perf_counter()
+    manifest = run_extract(s)
+    return time.perf_counter() - t, manifest
+
+
+def bench_loopback(args, data: Path) -> dict:
+    proc, url = start([sys.executable, "-m", "stepdistill.teacher.loopback", "--delay", str(args.delay)], True)
+    ideal = args.concurrency / args.delay
+    cold, warm = [], []
+    try:
+        for r in range(args.repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp = Path(tmp)
+                kw = dict(task="cqa", split="train", limit=args.inputs, data_dir=str(data), concurrency=args.concurrency,
+                          max_tokens=128, timeout=30)
+                secs, m = extract(url, tmp / "out", tmp / "cache.sqlite", **kw)
+                assert m["answered"] == args.inputs and m["failed"] == 0, m
+                cold.append(secs)
+                secs, m = extract(url, tmp / "out", tmp / "cache.sqlite", **kw)
+                assert m["requests_sent"] == 0 and m["cache_hits"] == args.inputs, m
+                warm.append(secs)
+            print(f"run {r + 1}: cold {cold[-1]:.2f} s ({args.inputs / cold[-1]:.1f} req/s, "
+                  f"{100 * args.inputs / cold[-1] / ideal:.1f}% of ideal), warm {warm[-1]:.2f} s", file=sys.stderr)
+    finally:
+        stop(proc)
+    cold_median = statistics.median(cold)
+    return {"inputs": args.inputs, "concurrency": args.concurrency, "delay_s": args.delay, "ideal_rps": ideal,
+            "cold_s": [round(x, 2) for x in cold], "cold_median_s": round(cold_median, 2),
+            "cold_median_rps": round(args.inputs / cold_median, 1),
+            "cold_median_pct_of_ideal": round(100 * args.inputs / cold_median / ideal, 1),
+            "warm_s": [round(x, 2) for x in warm], "warm_median_s": round(statistics.median(warm), 2)}
+
+
+def bench_llama(args, data: Path) -> dict:
+    port = free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "4096", "--n_threads", str(args.llama_threads), "--model_alias", "smollm2"]
+    proc, url = start(cmd, False, port)
+    results = []
+    try:
+        for style in ("completion", "chat"):
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp = Path(tmp)
+                secs, m = extract(url, tmp / "out", tmp / "cache.sqlite", model="smollm2", task="svamp", split="test",
+                                  limit=args.llama_inputs, data_dir=str(data), concurrency=4,
+                                  max_tokens=args.llama_max_tokens, timeout=600, prompt_style=style)
+            results.append({"style": style, "inputs": args.llama_inputs, "seconds": round(secs, 1),
+                            "rps": round(args.llama_inputs / secs, 2),
+                            "prompt_tokens": m["tokens"]["prompt"], "completion_tokens": m["tokens"]["completion"],
+                            "completion_tokens_per_s": round(m["tokens"]["completion"] / secs, 1),
+                            "parsed": m["parsed"], "teacher_accuracy": m["teacher_accuracy"]})
+            print(f"llama.cpp {style}: {results[-1]}", file=sys.stderr)
+    finally:
+        stop(proc)
+    return {"threads": args.llama_threads, "max_tokens": args.llama_max_tokens, "runs": results}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--inputs", type=int, default=1000)
+    p.add_argument("--concurrency", type=int, default=32)
+    p.add_argument("--delay", type=float, default=0.2, help="loopback server's answer delay, seconds")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--skip-llama", action="store_true")
+    p.add_argument("--llama-inputs", type=int, default=20)
+    p.add_argument("--llama-max-tokens", type=int, default=96)
+    p.add_argument("--llama-threads", type=int, default=2)
+    p.add_argument("--data-dir")
+    args = p.parse_args()
+    data = find_data_dir(args.data_dir)
+    report = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+              "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+              "loopback": bench_loopback(args, data)}
+    if not args.skip_llama:
+        report["llama_cpp_server"] = bench_llama(args, data)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
