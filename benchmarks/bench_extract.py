@@ -93,10 +93,10 @@ def bench_loopback(args, data: Path) -> dict:
             "warm_s": [round(x, 2) for x in warm], "warm_median_s": round(statistics.median(warm), 2)}
 
 
-def bench_llama(args, data: Path) -> dict:
+def bench_llama(args, data: Path, threads: int) -> dict:
     port = free_port()
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "4096", "--n_threads", str(args.llama_threads), "--model_alias", "smollm2"]
+           "--port", str(port), "--n_ctx", "4096", "--n_threads", str(threads), "--model_alias", "smollm2"]
     proc, url = start(cmd, False, port)
     results = []
     try:
@@ -111,10 +111,10 @@ def bench_llama(args, data: Path) -> dict:
                             "prompt_tokens": m["tokens"]["prompt"], "completion_tokens": m["tokens"]["completion"],
                             "completion_tokens_per_s": round(m["tokens"]["completion"] / secs, 1),
                             "parsed": m["parsed"], "teacher_accuracy": m["teacher_accuracy"]})
-            print(f"llama.cpp {style}: {results[-1]}", file=sys.stderr)
+            print(f"llama.cpp, {threads} thread(s), {style}: {results[-1]}", file=sys.stderr)
     finally:
         stop(proc)
-    return {"threads": args.llama_threads, "max_tokens": args.llama_max_tokens, "runs": results}
+    return {"threads": threads, "max_tokens": args.llama_max_tokens, "runs": results}
 
 
 def free_port() -> int:
@@ -132,15 +132,17 @@ def main() -> None:
     p.add_argument("--skip-llama", action="store_true")
     p.add_argument("--llama-inputs", type=int, default=20)
     p.add_argument("--llama-max-tokens", type=int, default=96)
-    p.add_argument("--llama-threads", type=int, default=2)
+    p.add_argument("--llama-threads", type=int, nargs="+", default=[2], help="one server run per value")
+    p.add_argument("--skip-loopback", action="store_true")
     p.add_argument("--data-dir")
     args = p.parse_args()
     data = find_data_dir(args.data_dir)
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-              "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-              "loopback": bench_loopback(args, data)}
+              "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+    if not args.skip_loopback:
+        report["loopback"] = bench_loopback(args, data)
     if not args.skip_llama:
-        report["llama_cpp_server"] = bench_llama(args, data)
+        report["llama_cpp_server"] = [bench_llama(args, data, n) for n in args.llama_threads]
     print(json.dumps(report, indent=2))
 
 

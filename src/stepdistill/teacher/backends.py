@@ -117,24 +117,26 @@ class OpenAIBackend(Backend):
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float | None = 120.0):
-        import openai  # imported here: `stepdistill --help` should not pay for it
-
         if not model:
             raise DataError("--teacher openai:MODEL needs a model name, e.g. openai:gpt-4o-mini")
-        self.model, self.base_url = model, base_url
+        self.model, self.base_url, self.timeout = model, base_url, timeout
         self._key = os.environ.get(api_key_env, "")
         if not self._key:
             if not base_url:
                 raise DataError(f"the OpenAI API needs a key: set ${api_key_env} (or --api-key-env NAME), "
                                 "or point --base-url at a server that needs none")
             self._key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) accept anything
-        self._openai = openai
+        self.client = None  # made at the first request: a run answered from the cache never imports openai
+
+    def _connect(self):
+        import openai
         from openai.types import Completion as TextReply
         from openai.types.chat import ChatCompletion as ChatReply
 
-        self._reply_types = {"chat": ChatReply, "text": TextReply}
+        self._openai, self._reply_types = openai, {"chat": ChatReply, "text": TextReply}
         # max_retries=0: retries, backoff and Retry-After are ours (limits.py), counted and logged
-        self.client = openai.AsyncOpenAI(api_key=self._key, base_url=base_url, max_retries=0, timeout=timeout)
+        self.client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
+        return self.client
 
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url or "https://api.openai.com/v1"}
@@ -154,9 +156,10 @@ class OpenAIBackend(Backend):
         # create(): create() re-validates every chat message against its TypedDicts, ~2 ms of CPU per
         # 17-message few-shot request, which alone caps one process near 150 requests/s. Same client,
         # same auth, timeouts and error types.
+        client = self.client or self._connect()
         try:
             if not isinstance(prompt, str):
-                response = await self.client.post("/chat/completions", cast_to=self._reply_types["chat"],
+                response = await client.post("/chat/completions", cast_to=self._reply_types["chat"],
                                                   body={**kw, "messages": prompt})
                 choice = response.choices[0] if response.choices else None
                 message = choice.message if choice else None
@@ -164,7 +167,7 @@ class OpenAIBackend(Backend):
                 reasoning = (getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
                              if message else None)
             else:
-                response = await self.client.post("/completions", cast_to=self._reply_types["text"],
+                response = await client.post("/completions", cast_to=self._reply_types["text"],
                                                   body={**kw, "prompt": prompt})
                 choice = response.choices[0] if response.choices else None
                 text, reasoning = (choice.text or "") if choice else None, None
@@ -203,7 +206,8 @@ class OpenAIBackend(Backend):
         return RequestFailed(f"unexpected error: {type(e).__name__}: {self.redact(str(e))[:300]}")
 
     async def aclose(self) -> None:
-        await self.client.close()
+        if self.client is not None:
+            await self.client.close()
 
 
 class LocalBackend(Backend):
