@@ -180,6 +180,9 @@ def test_settings_refuse_nonsense(tmp_path, own_task, data_dir):
     with pytest.raises(DataError, match="gold labels"):
         run_extract(settings(tmp_path, task=f"jsonl:{folder}", split="train", prompt=own_task[1], keep="correct"),
                     backend=FakeBackend())
+    (folder / "train.jsonl").write_text('{"id": "a", "input": "x"}\n{"id": "a", "input": "y"}\n')
+    with pytest.raises(DataError, match="'a' appears more than once"):
+        run_extract(settings(tmp_path, task=f"jsonl:{folder}", split="train", prompt=own_task[1]), backend=FakeBackend())
     with pytest.raises(DataError, match="unknown teacher"):
         run_extract(settings(tmp_path, data_dir=str(data_dir), teacher="gpt4"))
     with pytest.raises(DataError, match="no split 'train'"):

@@ -58,7 +58,7 @@ class ExtractSettings:
     concurrency: int = option(8, "requests in flight at most")
     rpm: float | None = option(None, "requests per minute at most")
     tpm: float | None = option(None, "tokens per minute at most (prompt estimate + max_tokens)")
-    timeout: float = option(120.0, "seconds one request may take before it is retried")
+    timeout: float = option(120.0, "seconds one request to a server may take before it is retried")
     retries: int = option(6, "retries after a 429, 5xx, timeout, broken connection or malformed reply")
     backoff: float = option(1.0, "first retry delay in seconds; doubles each retry, with jitter (Retry-After wins)")
     max_tokens_budget: int | None = option(None, "stop cleanly before this run's prompt + completion tokens could exceed N")
@@ -101,10 +101,11 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     examples = examples[: s.limit] if s.limit else examples
     if not examples:
         raise DataError(f"task {task.name} split {split}: no inputs")
-    ids = [ex.id for ex in examples]
-    if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
-        raise DataError(f"{task.input_path(split)}: input id '{dup}' appears more than once; ids must be unique")
+    seen: set[str] = set()
+    for dup in (ex.id for ex in examples):
+        if dup in seen:
+            raise DataError(f"{task.input_path(split)}: input id '{dup}' appears more than once; ids must be unique")
+        seen.add(dup)
     if s.keep == "correct" and any(ex.label is None for ex in examples):
         raise DataError(f"--keep correct needs gold labels, but {sum(ex.label is None for ex in examples)} "
                         f"inputs of {task.name} {split} have none; use --keep parsed")
@@ -178,25 +179,7 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
             store.finish_run(run_id, st.requests_sent, st.answered, len(st.errors), st.prompt_tokens, st.completion_tokens)
     fetch_seconds = time.perf_counter() - fetch_started
 
-    # Rows, in input order, streamed in chunks so that answers are never all in memory
-    tally = Tally()
-    tmp = out / (RATIONALES_FILE + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for start in range(0, len(examples), 1000):
-            chunk = range(start, min(start + 1000, len(examples)))
-            answers = store.get_many({key for i in chunk for key in keys[i]})
-            for i in chunk:
-                rows = []
-                for k, key in enumerate(keys[i]):
-                    error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else None)
-                    if key not in answers and error is None:
-                        error = "no answer"  # cannot happen unless the cache was edited meanwhile
-                    rows.append(make_row(task, examples[i], k, answers.get(key), None if key in answers else error))
-                for row, reason in zip(rows, mark_kept(task, rows, s.keep)):
-                    tally.add(row, reason)
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(out / RATIONALES_FILE)
-
+    tally = _write_rows(out / RATIONALES_FILE, task, examples, keys, store, stats, s.keep)
     summary = tally.summary()
     manifest = {
         "stage": "extract",
@@ -229,6 +212,27 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
         store.close()
     write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
     return manifest
+
+
+def _write_rows(path: Path, task, examples, keys, store, stats, keep: str) -> Tally:
+    """One row per input and sample, in input order, written atomically; answers are read back from the
+    store a thousand inputs at a time, so that they are never all in memory."""
+    tally = Tally()
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for start in range(0, len(examples), 1000):
+            chunk = range(start, min(start + 1000, len(examples)))
+            answers = store.get_many({key for i in chunk for key in keys[i]})
+            for i in chunk:
+                rows = []
+                for k, key in enumerate(keys[i]):
+                    error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
+                    rows.append(make_row(task, examples[i], k, answers.get(key), None if key in answers else error))
+                for row, reason in zip(rows, mark_kept(task, rows, keep)):
+                    tally.add(row, reason)
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    return tally
 
 
 async def _fetch(runner: Runner, jobs, backend: Backend):
