@@ -52,7 +52,7 @@ def test_every_fault_is_survived_and_every_input_answered_once(tmp_path, data_di
     caplog.set_level("DEBUG")
     script = ["429", "500", "503", "malformed", "drop", "stall"]
     with LoopbackServer(script=script, retry_after=0.3, stall=10, answer=svamp_answer) as server:
-        manifest = run_extract(openai_settings(tmp_path, data_dir, server.url))
+        manifest = run_extract(openai_settings(tmp_path, data_dir, server.url, backoff=0.05))
     log = server.log
     assert [e["outcome"] for e in log[:6]] == script
     answered = server.answered()
