@@ -1,0 +1,1 @@
+"""The student: models, features, the two-task loss, training and inference."""

@@ -1,0 +1,260 @@
+"""Training stage on tiny random students (seconds each), plus one slow run of the real 135M student."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from stepdistill.cli import main
+from stepdistill.errors import DataError
+from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_texts
+from stepdistill.student.infer import label_from_single, score_predictions
+from stepdistill.student.loss import task_loss, two_task_loss
+from stepdistill.student.models import load_student, load_trained
+from stepdistill.student.train import TrainSettings, run_train
+from stepdistill.tasks import get_task
+from stepdistill.tasks.base import Example
+
+STUDENTS = ["tiny-t5", "tiny-llama"]
+TINY = dict(max_steps=4, batch_size=4, eval_limit=4, label_max_new_tokens=6, max_target_len=48,
+            max_source_len=128, logging_steps=1, progress=False, eval_batch_size=8)
+
+
+def _batch(student, method="dss"):
+    examples = [Example(id=str(i), input=f"Tom has {i} apples and buys {i + 2} more.\nHow many?",
+                        label=f"( {i}.0 + {i + 2}.0 )") for i in range(3)]
+    enc = Encoder(student.tokenizer, student.is_seq2seq, 128, 64)
+    features = []
+    for ex in examples:
+        texts = task_texts(ex, method, ex.label, f"He has {ex.input[8]} and {int(ex.input[8]) + 2} more, so add.")
+        label_ids, label_labels = enc.encode(*texts.label)
+        rat_ids, rat_labels = enc.encode(*texts.rationale)
+        features.append({"label_input_ids": label_ids, "label_labels": label_labels,
+                         "rationale_input_ids": rat_ids, "rationale_labels": rat_labels})
+    return TwoTaskCollator(student.tokenizer.pad_token_id, student.is_seq2seq)(features)
+
+
+def _reference_loss(student, rows):
+    """The model's own loss (mean over the rows' target tokens), from a plain forward pass."""
+    kwargs = {} if student.is_seq2seq else {"position_ids": rows["position_ids"]}
+    return student.model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"],
+                         labels=rows["labels"], **kwargs).loss
+
+
+@pytest.mark.parametrize("spec", STUDENTS)
+def test_alpha_one_and_zero_give_exactly_each_task_loss(spec):
+    student = load_student(spec)
+    student.model.eval()  # no dropout: the two computations must see the same network
+    batch = _batch(student)
+    with torch.no_grad():
+        label_ref, rationale_ref = _reference_loss(student, batch["label"]), _reference_loss(student, batch["rationale"])
+        loss1, label1, _ = two_task_loss(student.model, batch, student.is_seq2seq, alpha=1.0)
+        loss0, _, rationale0 = two_task_loss(student.model, batch, student.is_seq2seq, alpha=0.0)
+        loss_half, label_h, rationale_h = two_task_loss(student.model, batch, student.is_seq2seq, alpha=0.5)
+    torch.testing.assert_close(loss1, label_ref)
+    torch.testing.assert_close(loss0, rationale_ref)
+    torch.testing.assert_close(loss_half, 0.5 * label_ref + 0.5 * rationale_ref)
+    # each part is a mean over its own task's tokens: not a pooled mean over both tasks' tokens
+    n_label, n_rat = (batch["label"]["labels"] != IGNORE).sum(), (batch["rationale"]["labels"] != IGNORE).sum()
+    pooled = (label_ref * n_label + rationale_ref * n_rat) / (n_label + n_rat)
+    assert not torch.isclose(loss_half, pooled)
+
+
+def test_decoder_only_prompt_tokens_carry_no_loss():
+    student = load_student("tiny-llama")
+    enc = Encoder(student.tokenizer, False, 128, 64)
+    ids, labels = enc.encode("[label] What is 2+2?", "4")
+    prompt = enc.source_ids("[label] What is 2+2?")
+    target = enc.target_ids("4")
+    assert ids == prompt + target and target[-1] == student.tokenizer.eos_token_id
+    assert labels == [IGNORE] * len(prompt) + target
+    # changing the prompt's own tokens' targets cannot change the loss: only target positions count
+    batch = TwoTaskCollator(student.tokenizer.pad_token_id, False)(
+        [{"label_input_ids": ids, "label_labels": labels, "rationale_input_ids": [], "rationale_labels": []}])
+    assert "rationale" not in batch
+    rows = batch["label"]
+    with torch.no_grad():
+        base = task_loss(student.model, rows, False)
+        perturbed = dict(rows, labels=rows["labels"].clone())
+        perturbed["labels"][0, : len(prompt)] = IGNORE  # already ignored: identical
+        assert torch.equal(base, task_loss(student.model, perturbed, False))
+
+
+def test_left_padding_does_not_change_a_rows_loss():
+    student = load_student("tiny-llama")
+    enc = Encoder(student.tokenizer, False, 128, 64)
+    short, long_ = enc.encode("[label] 1+1?", "2"), enc.encode("[label] a much longer question here?", "42")
+    pad = student.tokenizer.pad_token_id
+    alone = TwoTaskCollator(pad, False)([{"label_input_ids": short[0], "label_labels": short[1],
+                                          "rationale_input_ids": [], "rationale_labels": []}])["label"]
+    both = TwoTaskCollator(pad, False)([{"label_input_ids": x[0], "label_labels": x[1], "rationale_input_ids": [],
+                                         "rationale_labels": []} for x in (short, long_)])["label"]
+    first_only = {k: v[:1] for k, v in both.items()}
+    with torch.no_grad():
+        torch.testing.assert_close(task_loss(student.model, alone, False), task_loss(student.model, first_only, False),
+                                   rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec", STUDENTS)
+def test_loss_falls_on_a_repeated_batch(spec):
+    student = load_student(spec)
+    batch = _batch(student)
+    opt = torch.optim.AdamW(student.model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(25):
+        loss, _, _ = two_task_loss(student.model, batch, student.is_seq2seq, alpha=0.5)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    assert losses[-1] < 0.6 * losses[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("run") / "dss"
+    record = run_train(TrainSettings(task="svamp", method="dss", student="tiny-llama", out=str(out),
+                                     data_dir=str(data_dir), eval_steps=2, **TINY))
+    return out, record
+
+
+def test_every_trainable_parameter_changes(tiny_run):
+    out, _ = tiny_run
+    trained = load_trained(out).model.state_dict()
+    fresh = load_student("tiny-llama", seed=0).model.state_dict()
+    unchanged = [name for name, value in fresh.items() if torch.equal(value, trained[name])]
+    assert not unchanged
+
+
+def test_run_folder_and_record(tiny_run, data_dir):
+    out, record = tiny_run
+    for name in ("run.json", "model/config.json", "model/tokenizer.json", "predictions_valid.jsonl",
+                 "predictions_test.jsonl"):
+        assert (out / name).is_file(), name
+    run = json.loads((out / "run.json").read_text())
+    assert run == json.loads(json.dumps(record))
+    assert run["status"] == "done" and run["method"] == "dss" and run["settings"]["alpha"] == 0.5
+    assert "validation split" not in run["protocol"] and "90% of the release train" in run["protocol"]
+    assert run["sizes"]["train"] == 720 and run["sizes"]["valid"] == 4 and run["sizes"]["test"] == 200
+    assert run["rationale_skipped"] == run["data"]["no_rationale"] == 11  # svamp train parse failures in the pool
+    assert run["best_step"] in (2, 4) and run["steps"] == 4
+    assert set(run["versions"]) >= {"torch", "transformers", "stepdistill"}
+    assert any(str(data_dir / "svamp" / "svamp_train.json") == k for k in run["data_hashes"])
+    logged = [h for h in run["log_history"] if "loss" in h]
+    assert logged and all("label_loss" in h and "rationale_loss" in h for h in logged)
+    test_rows = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(test_rows) == 200
+    assert run["test_accuracy"] == pytest.approx(100 * sum(r["correct"] for r in test_rows) / 200)
+
+
+def test_eval_cli_matches_hand_computed_accuracy(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    preds = tmp_path / "p.jsonl"
+    assert main(["eval", "--model", str(out), "--split", "valid", "--limit", "4", "--json", "--out", str(preds)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert result["n"] == 4 and set(result) >= {"task", "split", "n", "accuracy"}
+    assert result["accuracy"] == pytest.approx(100 * sum(r["correct"] for r in rows) / 4)
+
+
+def test_score_predictions_on_a_fixture(data_dir):
+    task = get_task("svamp", data_dir)
+    examples = [Example("a", "x", "( 84.0 / 2.0 )"), Example("b", "x", "( 3.0 + 4.0 )"),
+                Example("c", "x", "( 10.0 - 4.0 )"), Example("d", "x", "( 2.0 * 5.0 )")]
+    rows = [{"prediction": p} for p in ("(42)", "(4 + 3)", "(__import__('os'))", "( 2.0 * 5.0 ) extra")]
+    assert score_predictions(task, examples, rows) == 50.0
+    assert [r["correct"] for r in rows] == [True, True, False, False]  # (42) equals 84 / 2 by value
+
+
+def test_predict_cli(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    assert main(["predict", "--model", str(out), "Tom has 3 apples.\nHow many?"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert set(line) == {"id", "prediction"}
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text('{"input": "a"}\n{"input": "b"}\n')
+    assert main(["predict", "--model", str(out), "--input", str(inputs), "--with-rationale"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert len(lines) == 2 and all("rationale" in x for x in lines)
+    inputs.write_text('{"text": "a"}\n')
+    assert main(["predict", "--model", str(out), "--input", str(inputs)]) == 2
+
+
+def test_single_task_label_is_parsed_from_generated_text():
+    assert label_from_single("He adds 3 and 4. So the answer is ( 3.0 + 4.0 ).") == "( 3.0 + 4.0 )"
+    assert label_from_single("no answer phrase") is None
+    texts = task_texts(Example("1", "q", "y"), "single", "y", "because")
+    assert texts.label == ("[label] q", "because So the answer is y.") and texts.rationale is None
+
+
+def test_teacher_labels_and_lora_and_t5(tmp_path, data_dir):
+    record = run_train(TrainSettings(task="svamp", method="standard", labels="teacher", student="tiny-t5",
+                                     out=str(tmp_path / "t5"), data_dir=str(data_dir), lora=True, test=False, **TINY))
+    assert record["data"]["no_teacher_label"] == 11 and record["data"]["used"] == 709
+    assert (tmp_path / "t5" / "model" / "config.json").is_file()
+    assert not list((tmp_path / "t5" / "model").glob("adapter_*"))  # LoRA merged into a plain model
+
+
+def test_existing_checkpoints_need_resume(tmp_path, data_dir):
+    (tmp_path / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    with pytest.raises(DataError, match="--resume"):
+        run_train(TrainSettings(task="svamp", student="tiny-llama", out=str(tmp_path), data_dir=str(data_dir), **TINY))
+
+
+def _train_cmd(out, data_dir, *extra):
+    return [sys.executable, "-m", "stepdistill.cli", "train", "--task", "svamp", "--method", "dss",
+            "--student", "tiny-llama", "--out", str(out), "--data-dir", str(data_dir), "--batch-size", "4",
+            "--eval-limit", "2", "--label-max-new-tokens", "4", "--max-target-len", "32", "--max-source-len", "96",
+            "--no-progress", "--no-test", *extra]
+
+
+def test_resume_after_kill(tmp_path, data_dir):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(_train_cmd(out, data_dir, "--max-steps", "200", "--eval-steps", "5"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((out / "checkpoints").glob("checkpoint-*/trainer_state.json")) and time.time() < deadline:
+        assert proc.poll() is None, "training ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "run.json").exists()
+    killed_at = max(int(p.name.split("-")[1]) for p in (out / "checkpoints").glob("checkpoint-*"))
+    done = subprocess.run(_train_cmd(out, data_dir, "--max-steps", "200", "--eval-steps", "5", "--resume"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    run = json.loads((out / "run.json").read_text())
+    assert run["steps"] == 200 and run["status"] == "done"
+    assert run["resumed_from_step"] >= killed_at >= 5  # continued from the checkpoint, not from step 0
+    steps = [h["step"] for h in run["log_history"] if "loss" in h]
+    assert len(steps) == len(set(steps))  # no step trained twice
+
+
+def test_ddp_two_processes_agree(tmp_path, data_dir):
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+           "-m", "stepdistill.cli", *_train_cmd(out, data_dir, "--max-steps", "4", "--eval-steps", "2")[3:]]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert all(r["world_size"] == 2 and r["steps"] == 4 for r in ranks)
+    assert ranks[0]["param_checksum"] == pytest.approx(ranks[1]["param_checksum"], rel=0, abs=1e-6)
+    assert ranks[0]["best_metric"] == ranks[1]["best_metric"]
+    assert json.loads((out / "run.json").read_text())["status"] == "done"
+
+
+@pytest.mark.slow
+def test_smollm2_trains_a_few_steps(tmp_path, data_dir):
+    record = run_train(TrainSettings(task="svamp", method="dss", student="smollm2", out=str(tmp_path / "s"),
+                                     data_dir=str(data_dir), max_steps=3, batch_size=4, eval_limit=4, bf16=True,
+                                     test=False, progress=False, logging_steps=1))
+    losses = [h for h in record["log_history"] if "label_loss" in h]
+    assert record["steps"] == 3 and losses and all(h["rationale_loss"] > 0 for h in losses)
+    assert (tmp_path / "s" / "model" / "model.safetensors").is_file()
