@@ -1,0 +1,47 @@
+"""CLI for experiments: `sweep`, `report` and the offline `demo`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    rows = run_sweep(args.config, args.out, args.data_dir)
+    print(f"{len(rows)} finished runs in {args.out}/results.jsonl; next: stepdistill report {args.out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    paths = write_report(args.sweep_dir)
+    print((paths["markdown"]).read_text())
+    print(f"report: {paths['html']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import DemoSettings, run_demo
+
+    run_demo(DemoSettings(out=args.out, examples=args.examples, epochs=args.epochs))
+    return 0
+
+
+def register(sub) -> None:
+    sweep = sub.add_parser("sweep", help="train every cell of a config (tasks x methods x fractions x students x seeds)")
+    sweep.add_argument("--config", required=True, help="a sweep YAML file (see configs/)")
+    sweep.add_argument("--out", required=True, help="sweep folder: runs/, results.jsonl; finished runs are skipped")
+    sweep.add_argument("--data-dir", help="the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
+    sweep.set_defaults(func=cmd_sweep)
+
+    report = sub.add_parser("report", help="table, plots and an HTML page for a sweep folder")
+    report.add_argument("sweep_dir", help="the folder `stepdistill sweep --out` wrote")
+    report.set_defaults(func=cmd_report)
+
+    demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded defaults (local teacher, SmolLM2)")
+    demo.add_argument("--out", default="demo_out", help="output folder")
+    demo.add_argument("--examples", type=int, default=160, help="training examples in the generated sample task")
+    demo.add_argument("--epochs", type=float, default=3.0, help="training epochs for each student")
+    demo.set_defaults(func=cmd_demo)
