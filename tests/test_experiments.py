@@ -1,0 +1,82 @@
+"""Sweep -> results -> report on tiny students (the smoke config), and the demo's generated task."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from stepdistill.cli import main
+from stepdistill.errors import DataError
+from stepdistill.experiments.sample_task import write_sample_task
+from stepdistill.experiments.sweep import SweepConfig, planned_runs
+from stepdistill.tasks import get_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_smoke_sweep_report_and_resume(tmp_path, data_dir, capsys):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--config", str(ROOT / "configs" / "smoke.yaml"), "--out", str(out), "--data-dir", str(data_dir)]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    config = SweepConfig.load(ROOT / "configs" / "smoke.yaml")
+    n = len(config.methods) * len(config.fractions) * len(config.students) * len(config.seeds)
+    assert len(rows) == n and all(r["test_accuracy"] is not None for r in rows)
+    assert {r["method"] for r in rows} == {"standard", "dss", "single"}
+
+    # a finished sweep is skipped, an interrupted cell is redone
+    victim = sorted((out / "runs").iterdir())[0]
+    (victim / "run.json").unlink()
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("skipped") == n - 1 and victim.name in printed
+
+    assert main(["report", str(out)]) == 0
+    for name in ("report.md", "report.html", "summary.json"):
+        assert (out / name).is_file()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert any(p.startswith("fraction_") for p in pngs) and any(p.startswith("size_") for p in pngs)
+    md = (out / "report.md").read_text()
+    assert "distilling step-by-step" in md and "90% of the release train split" in md and "±" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(pngs)  # self-contained
+    assert "rationale:" in html and "Data protocol" in html
+
+
+def test_sweep_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("methods: dss\n")
+    with pytest.raises(DataError, match="'methods' should be a list"):
+        SweepConfig.load(bad)
+    bad.write_text("train: {learning_rate: 1}\n")
+    with pytest.raises(DataError, match="unknown train setting"):
+        SweepConfig.load(bad)
+    with pytest.raises(DataError, match="not found"):
+        SweepConfig.load(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_load():
+    for path in [ROOT / "configs" / "smoke.yaml", ROOT / "configs" / "cpu" / "svamp.yaml",
+                 *sorted((ROOT / "configs" / "paper").glob("*.yaml"))]:
+        config = SweepConfig.load(path)
+        assert planned_runs(config, Path("/tmp/x")), path
+    assert len(list((ROOT / "configs" / "paper").glob("*.yaml"))) == 4
+
+
+def test_sample_task_is_seeded_and_disjoint(tmp_path):
+    a, b = write_sample_task(tmp_path / "a", 50, 10, 20), write_sample_task(tmp_path / "b", 50, 10, 20)
+    assert (a / "train.jsonl").read_text() == (b / "train.jsonl").read_text()
+    task = get_task(f"jsonl:{a}:numeric")
+    splits = {s: task.protocol_split(s) for s in ("train", "valid", "test")}
+    assert [len(v) for v in splits.values()] == [50, 10, 20]
+    inputs = [e.input for v in splits.values() for e in v]
+    assert len(inputs) == len(set(inputs))
+    from stepdistill.teacher.prompts import load_template
+    from stepdistill.parsing import parse_generic
+    spec = load_template(a / "prompt.yaml")
+    assert len(spec.exemplars) == 6
+    for e in spec.exemplars:  # each exemplar, written out, parses back to its own label
+        parsed = parse_generic(f"{e['rationale']} So the answer is {e['label']}.")
+        assert parsed.ok and parsed.label == e["label"]
