@@ -239,7 +239,7 @@ def test_resume_after_kill(tmp_path, data_dir):
 def test_ddp_two_processes_agree(tmp_path, data_dir):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "stepdistill.cli", *_train_cmd(out, data_dir, "--max-steps", "4", "--eval-steps", "2")[3:]]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -80,7 +80,13 @@ def parse_equation(completion: str) -> Parsed:
     return Parsed(rationale=rationale, label=answer[start: end + 1])
 
 
-def _nli_label(answer: str, rationale: str) -> Parsed:
+def _parse_nli(completion: str, phrase: str, missing: str) -> Parsed:
+    """NLI completions: `<rationale> <phrase> <label>` then the next `Premise:`."""
+    body = cut_at_next_example(completion, "Premise:")
+    parts = split_on_phrase(body, phrase)
+    if parts is None:
+        return failure(missing, rationale=body or None)
+    rationale, answer = parts
     # The first word is the label: completions cut off mid-way can trail `\n\nPremise` fragments.
     words = answer.split()
     label = words[0].strip(".,;:!\"'").lower() if words else ""
@@ -91,20 +97,12 @@ def _nli_label(answer: str, rationale: str) -> Parsed:
 
 def parse_so_the_answer_is(completion: str) -> Parsed:
     """ANLI: `<rationale> So the answer is <label>.` then the next `Premise:`."""
-    body = cut_at_next_example(completion, "Premise:")
-    parts = split_on_phrase(body, "So the answer is")
-    if parts is None:
-        return failure("no 'So the answer is'", rationale=body or None)
-    return _nli_label(parts[1], parts[0])
+    return _parse_nli(completion, "So the answer is", "no 'So the answer is'")
 
 
 def parse_answer_line(completion: str) -> Parsed:
-    """e-SNLI: `<rationale>\\nAnswer: <label>` then the next `Premise:`."""
-    body = cut_at_next_example(completion, "Premise:")
-    parts = split_on_phrase(body, "Answer:")
-    if parts is None:
-        return failure("no 'Answer:' line", rationale=body or None)
-    return _nli_label(parts[1], parts[0])
+    """e-SNLI: `<rationale>\nAnswer: <label>` then the next `Premise:`."""
+    return _parse_nli(completion, "Answer:", "no 'Answer:' line")
 
 
 def parse_generic(completion: str) -> Parsed:

@@ -78,11 +78,12 @@ def file_sha256(path: Path) -> str:
 
 
 def data_hashes(task, settings: TrainSettings) -> dict[str, str]:
+    """sha256 of every file the run read: inputs, and the released completions or the extracted rationales."""
     files = [task.input_path(s) for s in task.release_splits]
-    for split in task.release_splits:
-        files += task.teacher_files(split) if hasattr(task, "teacher_files") and not settings.rationales else []
     if settings.rationales:
         files.append(Path(settings.rationales) / "rationales.jsonl")
+    else:
+        files += [f for split in task.release_splits for f in task.teacher_files(split)]
     return {str(p): file_sha256(p) for p in files if p.is_file()}
 
 
@@ -277,9 +278,8 @@ def run_train(settings: TrainSettings) -> dict:
         "is_seq2seq": student.is_seq2seq, "protocol": task.protocol,
         "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.alpha,
         "data": dataclasses.asdict(data_report),
-        "sizes": {"train": len(dataset), "valid": len(valid),
-                  "test": len(test) if settings.test else None, "rationale_rows": len(dataset) - data_report.no_rationale
-                  if settings.method == "dss" else 0},
+        "sizes": {"train": len(dataset), "valid": len(valid), "test": len(test) if settings.test else None,
+                  "rationale_rows": sum(1 for ids in dataset["rationale_input_ids"] if ids)},
         "rationale_skipped": data_report.no_rationale,
         "data_hashes": data_hashes(task, settings),
         "versions": library_versions(),
