@@ -38,7 +38,7 @@ def matmul_peak(repeats: int, size: int = 2048) -> float:
 def main() -> None:
     from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_texts
     from stepdistill.student.loss import two_task_loss
-    from stepdistill.student.models import load_student
+    from stepdistill.student.models import load_student, set_attention
     from stepdistill.tasks import get_task
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,10 +46,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="examples per step (2x rows for both steps)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--attn", default="auto", help="attention kernel, as `train --attn`")
     args = ap.parse_args()
 
     student = load_student(args.student)
     model, tok = student.model, student.tokenizer
+    attention = set_attention(model, args.attn)
     model.train()
     task = get_task("svamp", args.data_dir)
     examples = [e for e in task.protocol_split("train") if e.rationale][: args.batch]
@@ -73,7 +75,7 @@ def main() -> None:
     target_tokens = sum(sum(1 for x in lab if x != IGNORE) for _, lab in rows)
     padded = plain["input_ids"].numel()
 
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)  # the Trainer's default with torch >= 2.8
 
     def step(kind: str) -> float:
         t = time.perf_counter()
@@ -108,7 +110,8 @@ def main() -> None:
     rate = {k: tokens / med[k] for k in med}
     print(f"student {args.student}: {n_params / 1e6:.1f}M parameters, batch {args.batch} examples = {len(rows)} rows, "
           f"{tokens} tokens ({target_tokens} target), plain batch padded to {padded} positions")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, bf16 autocast, {args.repeats} repeats")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, bf16 autocast, {attention} attention, "
+          f"fused AdamW, {args.repeats} repeats")
     print("| step | median s | tokens/s | ratio to plain | achieved FLOP/s | % of bf16 matmul peak |")
     print("|---|---|---|---|---|---|")
     for k in ("dss", "plain"):

@@ -52,6 +52,8 @@ class TrainSettings:
     eval_limit: int = option(0, "evaluate on at most N validation examples (0: all)")
     eval_batch_size: int = option(32, "examples per generation batch")
     test: bool = option(True, "evaluate the chosen checkpoint on the test split once, at the end")
+    attn: str = option("auto", "attention kernel: auto (eager on CPU, the model's default on GPU), eager, sdpa",
+                       choices=("auto", "eager", "sdpa", "flash_attention_2"))
     lora: bool = option(False, "train LoRA adapters (peft) instead of all weights; merged into the saved model")
     lora_r: int = option(16, "LoRA rank")
     bf16: bool = option(False, "bf16 autocast (on a modern CPU about 1.7x faster than fp32)")
@@ -179,7 +181,7 @@ def run_train(settings: TrainSettings) -> dict:
 
     from .features import Encoder, TwoTaskCollator
     from .infer import predict, score_predictions
-    from .models import Student, load_student
+    from .models import Student, load_student, set_attention
 
     out = Path(settings.out)
     checkpoints = out / "checkpoints"
@@ -202,6 +204,7 @@ def run_train(settings: TrainSettings) -> dict:
 
     # -- student and features ---------------------------------------------------------------------
     student = load_student(settings.student, seed=settings.seed)
+    attention = set_attention(student.model, settings.attn)
     if settings.lora:
         student.model = _with_lora(student, settings.lora_r)
     encoder = Encoder(student.tokenizer, student.is_seq2seq, settings.max_source_len, settings.max_target_len)
@@ -275,7 +278,7 @@ def run_train(settings: TrainSettings) -> dict:
         "settings": dataclasses.asdict(settings),
         "task": task.name, "method": settings.method, "labels": settings.labels, "student": student.source,
         "student_parameters": sum(p.numel() for p in model.parameters()),
-        "is_seq2seq": student.is_seq2seq, "protocol": task.protocol,
+        "is_seq2seq": student.is_seq2seq, "attention": attention, "protocol": task.protocol,
         "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.alpha,
         "data": dataclasses.asdict(data_report),
         "sizes": {"train": len(dataset), "valid": len(valid), "test": len(test) if settings.test else None,
