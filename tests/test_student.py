@@ -258,3 +258,34 @@ def test_smollm2_trains_a_few_steps(tmp_path, data_dir):
     losses = [h for h in record["log_history"] if "label_loss" in h]
     assert record["steps"] == 3 and losses and all(h["rationale_loss"] > 0 for h in losses)
     assert (tmp_path / "s" / "model" / "model.safetensors").is_file()
+
+
+def test_training_on_extracted_rationales_and_teacher_labels(tmp_path):
+    """extract (a fake teacher, wrong on every 4th input, unparsable on every 5th) -> train reads its output."""
+    from stepdistill.experiments.sample_task import write_sample_task
+    from stepdistill.teacher.backends import FakeBackend
+    from stepdistill.teacher.extract import ExtractSettings, run_extract
+
+    folder = write_sample_task(tmp_path / "task", n_train=40, n_valid=8, n_test=8)
+    gold = {e.input: e.label for e in get_task(f"jsonl:{folder}:numeric").load("train")}
+    counter = iter(range(10**6))
+
+    def answer(prompt):
+        i = next(counter)
+        question = prompt.rsplit("Q: ", 1)[1].split("\nA:")[0]
+        if i % 5 == 4:
+            return " I am not sure."
+        label = int(gold[question]) + (1 if i % 4 == 3 else 0)
+        return f" Some reasoning about it. So the answer is {label}."
+
+    task = f"jsonl:{folder}:numeric"
+    manifest = run_extract(ExtractSettings(task=task, split="train", out=str(tmp_path / "r"), progress=False,
+                                           prompt=str(folder / "prompt.yaml")), backend=FakeBackend(answer=answer))
+    assert manifest["kept"] == 32  # the 8 unparsable ones are not kept
+    common = dict(task=task, rationales=str(tmp_path / "r"), student="tiny-llama", test=False, **TINY)
+    dss = run_train(TrainSettings(method="dss", labels="gold", out=str(tmp_path / "dss"), **common))
+    pool = dss["data"]["pool"]  # 36: 10% of the 40 held out for validation
+    assert 0 < dss["data"]["no_rationale"] < pool and dss["sizes"]["rationale_rows"] == pool - dss["data"]["no_rationale"]
+    std = run_train(TrainSettings(method="standard", labels="teacher", out=str(tmp_path / "std"), **common))
+    assert std["data"]["no_teacher_label"] == dss["data"]["no_rationale"]  # unkept rows give no teacher label
+    assert std["data"]["used"] == pool - std["data"]["no_teacher_label"]

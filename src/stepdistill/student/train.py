@@ -34,7 +34,8 @@ class TrainSettings:
     student: str = option("smollm2", "hub id, local folder, gguf:PATH, smollm2 (embedded), tiny-t5 or tiny-llama")
     out: str = option("", "run folder (created); holds model/, run.json, predictions and logs", required=True)
     data_dir: str | None = option(None, "the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
-    rationales: str | None = option(None, "a `stepdistill extract` output folder (default: released completions)")
+    rationales: str | None = option(None, "a `stepdistill extract` output folder: its rationales and teacher labels "
+                                           "(default: the released completions)")
     fraction: float = option(1.0, "fraction of the training split to use, a seeded subset (nested across sizes)")
     seed: int = option(0, "seed for the data subset, shuffling and initialisation")
     alpha: float = option(0.5, "dss: loss = alpha * L_label + (1 - alpha) * L_rationale")
@@ -67,8 +68,6 @@ class TrainSettings:
             raise DataError(f"--alpha must be in [0, 1], got {self.alpha}")
         if not 0.0 < self.fraction <= 1.0:
             raise DataError(f"--fraction must be in (0, 1], got {self.fraction}")
-        if self.method == "standard" and self.rationales:
-            raise DataError("--rationales has no use with --method standard")
 
 
 def file_sha256(path: Path) -> str:
