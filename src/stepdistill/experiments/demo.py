@@ -47,7 +47,8 @@ def run_demo(settings: DemoSettings) -> Path:
     config = {
         "name": "demo", "tasks": [task], "methods": ["standard", "dss"], "labels": ["gold"], "fractions": [1.0],
         "students": ["smollm2"], "seeds": [0],
-        "teacher_accuracy": {task: manifest.get("teacher_accuracy")} if manifest.get("teacher_accuracy") else {},
+        # keyed by the task's name as runs record it; measured on the training inputs the teacher answered
+        "teacher_accuracy": {manifest["task"]: manifest["teacher_accuracy"]} if manifest.get("teacher_accuracy") else {},
         "train": {"rationales": str(out / "rationales"), "epochs": settings.epochs, "batch_size": 8, "lr": 1e-4,
                   "warmup": 0.05, "bf16": True, "max_source_len": 128, "max_target_len": 96,
                   "label_max_new_tokens": 12, "eval_batch_size": 40, "save_total_limit": 1},
