@@ -64,6 +64,8 @@ class TrainSettings:
     progress: bool = option(True, "show progress bars")
 
     def __post_init__(self):
+        if not self.out:
+            raise DataError("train needs --out (the run folder)")
         if not 0.0 <= self.alpha <= 1.0:
             raise DataError(f"--alpha must be in [0, 1], got {self.alpha}")
         if not 0.0 < self.fraction <= 1.0:
