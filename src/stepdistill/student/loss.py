@@ -6,6 +6,7 @@ apart and mixing them with alpha is what the paper's objective says.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -16,7 +17,12 @@ from .features import IGNORE
 
 def _accepts_logits_to_keep(model: torch.nn.Module) -> bool:
     inner = model.module if hasattr(model, "module") else model  # DDP
-    return "logits_to_keep" in inspect.signature(inner.forward).parameters or hasattr(inner, "get_base_model")
+    return _forward_takes_logits_to_keep(type(inner)) or hasattr(inner, "get_base_model")  # peft passes it on
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_takes_logits_to_keep(cls: type) -> bool:  # once per model class, not at every step
+    return "logits_to_keep" in inspect.signature(cls.forward).parameters
 
 
 def task_loss(model: torch.nn.Module, rows: dict[str, torch.Tensor], is_seq2seq: bool) -> torch.Tensor:
