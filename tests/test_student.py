@@ -151,6 +151,9 @@ def test_run_folder_and_record(tiny_run, data_dir):
     test_rows = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
     assert len(test_rows) == 200
     assert run["test_accuracy"] == pytest.approx(100 * sum(r["correct"] for r in test_rows) / 200)
+    valid_rows = [json.loads(line) for line in (out / "predictions_valid.jsonl").read_text().splitlines()]
+    assert len(valid_rows) == 4  # the chosen checkpoint's validation predictions, as scored when it was chosen
+    assert run["valid_accuracy"] == run["best_valid_accuracy"] == pytest.approx(100 * sum(r["correct"] for r in valid_rows) / 4)
 
 
 def test_eval_cli_matches_hand_computed_accuracy(tiny_run, tmp_path, capsys):

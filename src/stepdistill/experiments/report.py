@@ -99,8 +99,8 @@ def plots(summary: list[dict], out: Path, teacher_accuracy: dict) -> list[Path]:
             name = Path(student).name
             made.append(_plot(series, "training data used (%)", f"{task}: accuracy vs data size ({name})",
                               out / f"fraction_{tag}_{name.replace('.', '_')}.png", teacher_accuracy.get(task)))
-        full = [s for s in scored if s["task"] == task and s["fraction"] == max(x["fraction"] for x in scored
-                                                                                   if x["task"] == task)]
+        largest = max(s["fraction"] for s in scored if s["task"] == task)
+        full = [s for s in scored if s["task"] == task and s["fraction"] == largest]
         series = defaultdict(list)
         for s in full:
             if s["parameters"]:

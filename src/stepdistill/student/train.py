@@ -212,11 +212,15 @@ def run_train(settings: TrainSettings) -> dict:
     dataset = build_dataset(train_examples, settings, encoder)
     label_tokens = settings.max_target_len if settings.method == "single" else settings.label_max_new_tokens
 
+    valid_rows_by_step: dict[int, list[dict]] = {}  # so the chosen checkpoint's predictions need no re-run
+
     def evaluate_fn(model) -> float:
         rows = predict(Student(model, student.tokenizer, student.is_seq2seq, student.source), valid,
                        settings.method, label_tokens, settings.eval_batch_size, bf16=settings.bf16,
                        progress=settings.progress)
-        return score_predictions(task, valid, rows)
+        accuracy = score_predictions(task, valid, rows)
+        valid_rows_by_step[trainer.state.global_step] = rows
+        return accuracy
 
     # -- trainer ------------------------------------------------------------------------------------
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -259,8 +263,10 @@ def run_train(settings: TrainSettings) -> dict:
         return {}
 
     # -- the chosen checkpoint: validation predictions, then test once --------------------------------
-    valid_rows = predict(final, valid, settings.method, label_tokens, settings.eval_batch_size,
-                         bf16=settings.bf16, progress=settings.progress)
+    valid_rows = valid_rows_by_step.get(best_step)  # absent when that evaluation ran before a resume
+    if valid_rows is None:
+        valid_rows = predict(final, valid, settings.method, label_tokens, settings.eval_batch_size,
+                             bf16=settings.bf16, progress=settings.progress)
     valid_accuracy = score_predictions(task, valid, valid_rows)
     write_jsonl(out / "predictions_valid.jsonl", valid_rows)
     test_accuracy = None
