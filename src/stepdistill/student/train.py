@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import os
 import time
@@ -39,6 +40,8 @@ class TrainSettings:
     fraction: float = option(1.0, "fraction of the training split to use, a seeded subset (nested across sizes)")
     seed: int = option(0, "seed for the data subset, shuffling and initialisation")
     alpha: float = option(0.5, "dss: loss = alpha * L_label + (1 - alpha) * L_rationale")
+    alpha_schedule: str = option("constant", "dss: constant alpha, or linear (the rationale weight 1 - alpha "
+                                             "decays to 0 over training)", choices=("constant", "linear"))
     epochs: float = option(5.0, "training epochs (ignored when --max-steps > 0)")
     max_steps: int = option(-1, "optimizer steps; overrides --epochs when > 0")
     batch_size: int = option(8, "examples per device per step (dss: each brings a label and a rationale row)")
@@ -53,6 +56,8 @@ class TrainSettings:
     eval_limit: int = option(0, "evaluate on at most N validation examples (0: all)")
     eval_batch_size: int = option(32, "examples per generation batch")
     test: bool = option(True, "evaluate the chosen checkpoint on the test split once, at the end")
+    test_each_eval: bool = option(False, "analysis only: also score test at every evaluation, written to "
+                                         "checkpoint_scores.jsonl to measure selection noise (never used to choose)")
     attn: str = option("auto", "attention kernel: auto (eager on CPU, the model's default on GPU), eager, sdpa",
                        choices=("auto", "eager", "sdpa", "flash_attention_2"))
     lora: bool = option(False, "train LoRA adapters (peft) instead of all weights; merged into the saved model")
@@ -135,21 +140,30 @@ def make_trainer_class():
         """Trainer whose loss is the two-task objective, with both parts logged, and whose evaluation is
         label-only generation accuracy on validation (what checkpoint selection uses)."""
 
-        def __init__(self, *args, alpha: float, is_seq2seq: bool, evaluate_fn, **kwargs):
+        def __init__(self, *args, alpha: float, alpha_schedule: str, is_seq2seq: bool, evaluate_fn, **kwargs):
             super().__init__(*args, **kwargs)
             self.alpha, self.is_seq2seq, self.evaluate_fn = alpha, is_seq2seq, evaluate_fn
+            self.alpha_schedule = alpha_schedule
             self.model_accepts_loss_kwargs = False  # our loss is already a mean; let Trainer scale for accumulation
             self._parts: dict[str, list[float]] = {"label_loss": [], "rationale_loss": []}
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss, label_loss, rationale_loss = two_task_loss(model, inputs, self.is_seq2seq, self.alpha)
+            loss, label_loss, rationale_loss = two_task_loss(model, inputs, self.is_seq2seq, self.current_alpha())
             self._parts["label_loss"].append(label_loss.item())
             if rationale_loss is not None:
                 self._parts["rationale_loss"].append(rationale_loss.item())
             return (loss, None) if return_outputs else loss
 
+        def current_alpha(self) -> float:
+            """linear: the rationale weight (1 - alpha) falls to 0 at the last step."""
+            if self.alpha_schedule == "constant" or self.alpha >= 1.0:
+                return self.alpha
+            progress = self.state.global_step / max(self.state.max_steps, 1)
+            return 1.0 - (1.0 - self.alpha) * (1.0 - progress)
+
         def log(self, logs, start_time=None):
             if "loss" in logs:
+                logs["alpha"] = round(self.current_alpha(), 4)
                 for name, values in self._parts.items():
                     if values:
                         logs[name] = round(sum(values) / len(values), 4)
@@ -220,6 +234,8 @@ def run_train(settings: TrainSettings) -> dict:
                        progress=settings.progress)
         accuracy = score_predictions(task, valid, rows)
         valid_rows_by_step[trainer.state.global_step] = rows
+        if settings.test_each_eval:
+            record_checkpoint_score(out, task, trainer.state, accuracy, model, student, settings, label_tokens)
         return accuracy
 
     # -- trainer ------------------------------------------------------------------------------------
@@ -244,6 +260,7 @@ def run_train(settings: TrainSettings) -> dict:
     trainer = TwoTaskTrainer(model=student.model, args=args, train_dataset=dataset, eval_dataset=valid,
                              data_collator=TwoTaskCollator(student.tokenizer.pad_token_id, student.is_seq2seq),
                              alpha=settings.alpha if settings.method == "dss" else 1.0,
+                             alpha_schedule=settings.alpha_schedule,
                              is_seq2seq=student.is_seq2seq, evaluate_fn=evaluate_fn,
                              callbacks=[EvaluateAtLastStep()])
 
@@ -304,6 +321,21 @@ def run_train(settings: TrainSettings) -> dict:
     }
     write_json(out / RUN_FILE, record)
     return record
+
+
+def record_checkpoint_score(out: Path, task, state, valid_accuracy: float, model, student, settings,
+                            label_tokens: int) -> None:
+    """Analysis only: the test accuracy of every evaluated checkpoint, to measure what selection on a small
+    validation split costs. Checkpoints are still chosen on validation alone."""
+    from .infer import predict, score_predictions
+    from .models import Student
+    test = task.protocol_split("test", with_teacher=False)
+    rows = predict(Student(model, student.tokenizer, student.is_seq2seq, student.source), test, settings.method,
+                   label_tokens, settings.eval_batch_size, bf16=settings.bf16, progress=settings.progress)
+    score = {"step": state.global_step, "epoch": round(state.epoch or 0, 3), "valid_accuracy": valid_accuracy,
+             "test_accuracy": score_predictions(task, test, rows)}
+    with (out / "checkpoint_scores.jsonl").open("a") as f:
+        f.write(json.dumps(score) + "\n")
 
 
 def _with_lora(student, rank: int):
