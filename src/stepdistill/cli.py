@@ -11,6 +11,9 @@ import json
 import sys
 
 from .errors import DataError
+from .experiments import commands as experiment_commands
+from .student import commands as student_commands
+from .teacher import commands as teacher_commands
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
@@ -36,23 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     stats.set_defaults(func=cmd_data_stats)
 
-    for register in _stage_registrars():
-        register(sub)
+    for stage in (teacher_commands, student_commands, experiment_commands):
+        stage.register(sub)
     return parser
-
-
-def _stage_registrars():
-    """Each stage module adds its own sub-commands; missing stages simply do not appear."""
-    registrars = []
-    for module in ("teacher.extract", "student.commands", "experiments.commands"):
-        try:
-            mod = __import__(f"stepdistill.{module}", fromlist=["register"])
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith("stepdistill"):
-                continue
-            raise
-        registrars.append(mod.register)
-    return registrars
 
 
 def main(argv: list[str] | None = None) -> int:

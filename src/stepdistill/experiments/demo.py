@@ -26,7 +26,8 @@ class DemoSettings:
 
 
 def run_demo(settings: DemoSettings) -> Path:
-    from ..teacher.extract import ExtractSettings, describe, run_extract
+    from ..teacher.commands import describe
+    from ..teacher.extract import ExtractSettings, run_extract
     from .report import write_report
     from .sample_task import write_sample_task
     from .sweep import run_sweep

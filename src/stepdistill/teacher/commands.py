@@ -1,0 +1,48 @@
+"""`stepdistill extract` on the command line: parse ExtractSettings, run the stage, print what it did."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..cliargs import add_settings_arguments, settings_from_args
+from . import extract
+from .extract import ExtractSettings, run_extract
+from .output import MANIFEST_FILE, RATIONALES_FILE
+
+
+def describe(manifest: dict) -> str:
+    acc = manifest["teacher_accuracy"]
+    lines = [f"{manifest['inputs']} inputs x {manifest['samples']} sample(s): {manifest['parsed']} parsed, "
+             f"{manifest['kept']} kept (--keep {manifest['keep']})"
+             + (f", teacher accuracy {acc:.2f}%" if acc is not None else ""),
+             f"requests: {manifest['cache_hits']} from cache, {manifest['answered']} new "
+             f"({manifest['requests_sent']} sent, {manifest['retries']} retries), {manifest['failed']} failed, "
+             f"{manifest['not_sent']} not sent; tokens {manifest['tokens']['total']:,}; {manifest['seconds']:.1f} s"]
+    if manifest["dropped"]:
+        lines.append("dropped: " + ", ".join(f"{n} {why}" for why, n in manifest["dropped"].items()))
+    if manifest["failed"] or manifest["not_sent"]:
+        lines.append("run the same command again to retry the failed or unsent requests (answers are cached)")
+    return "\n".join(lines)
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = settings_from_args(ExtractSettings, args)
+    with logging_redirect_tqdm():
+        manifest = run_extract(settings)
+    print(f"wrote {Path(settings.out) / RATIONALES_FILE} and {MANIFEST_FILE}")
+    print(describe(manifest))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "extract", help="ask a teacher LLM for a rationale and a label per input (resumable, cached)",
+        description=extract.__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(line.strip() for line in extract.__doc__.split("\n\n")[2].splitlines()))
+    add_settings_arguments(parser, ExtractSettings)
+    parser.set_defaults(func=cmd_extract)
