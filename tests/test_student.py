@@ -17,7 +17,8 @@ from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_
 from stepdistill.student.infer import label_from_single, score_predictions
 from stepdistill.student.loss import task_loss, two_task_loss
 from stepdistill.student.models import load_student, load_trained
-from stepdistill.student.train import TrainSettings, run_train
+from stepdistill.student.settings import TrainSettings
+from stepdistill.student.train import run_train
 from stepdistill.tasks import get_task
 from stepdistill.tasks.base import Example
 

@@ -28,10 +28,6 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             yield lineno, obj
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    return [obj for _, obj in iter_jsonl(path)]
-
-
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():

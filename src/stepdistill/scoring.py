@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from .parsing import strip_final_period
+
 MAX_EXPRESSION_CHARS = 512
 MAX_NESTING = 32
 NUMERIC_TOLERANCE = 1e-4  # SVAMP answers are short decimals; this absorbs float noise like 0.1+0.2
@@ -24,10 +26,7 @@ def normalize_label(text: str | None) -> str:
     match, and lower-casing would lift the CQA teacher from 74.26% to 75.29% on train."""
     if text is None:
         return ""
-    text = " ".join(text.split())
-    while text.endswith("."):
-        text = text[:-1].rstrip()
-    return text
+    return strip_final_period(" ".join(text.split()))
 
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(.))")

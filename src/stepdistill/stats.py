@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .tasks import BENCHMARKS, get_task
@@ -49,6 +49,3 @@ def format_table(rows: list[SplitStats]) -> str:
             lines.append(f"{'':<16}unparsed x{n}: {reason}")
     return "\n".join(lines)
 
-
-def as_json_rows(rows: list[SplitStats]) -> list[dict]:
-    return [{k: v for k, v in asdict(r).items()} for r in rows]

@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import DataError
-from ..jsonio import read_json, write_jsonl
-from ..student.train import RUN_FILE, TrainSettings
+from ..jsonio import write_jsonl
+from ..student.runfile import load_run
+from ..student.settings import TrainSettings
 
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 
@@ -41,9 +42,9 @@ class SweepConfig:
             raise DataError(f"{path}: sweep config not found")
         try:
             raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise DataError(f"{path}: malformed YAML ({e})") from None
-        known = {f.name for f in dataclasses.fields(TrainSettings)}
+        except yaml.YAMLError as error:
+            raise DataError(f"{path}: malformed YAML ({error})") from None
+        known = {field.name for field in dataclasses.fields(TrainSettings)}
         unknown = set(raw.get("train", {})) - known
         if unknown:
             raise DataError(f"{path}: unknown train setting(s) {', '.join(sorted(unknown))}")
@@ -55,8 +56,8 @@ class SweepConfig:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
         return cls(name=raw.get("name", path.stem), tasks=raw.get("tasks", ["svamp"]),
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
-                   fractions=[float(f) for f in raw.get("fractions", [1.0])],
-                   students=raw.get("students", ["smollm2"]), seeds=[int(s) for s in raw.get("seeds", [0])],
+                   fractions=[float(fraction) for fraction in raw.get("fractions", [1.0])],
+                   students=raw.get("students", ["smollm2"]), seeds=[int(seed) for seed in raw.get("seeds", [0])],
                    train=raw.get("train", {}), teacher_accuracy=raw.get("teacher_accuracy", {}))
 
 
@@ -80,12 +81,11 @@ def planned_runs(config: SweepConfig, out: Path, data_dir: str | None = None) ->
 
 
 def is_finished(run_dir: str | Path) -> bool:
-    path = Path(run_dir) / RUN_FILE
-    return path.is_file() and read_json(path).get("status") == "done"
+    return load_run(run_dir, missing_ok=True).get("status") == "done"
 
 
 def result_row(run_dir: Path) -> dict:
-    run = read_json(run_dir / RUN_FILE)
+    run = load_run(run_dir)
     keys = ("task", "method", "labels", "student", "student_parameters", "fraction", "seed", "alpha", "protocol",
             "best_step", "steps", "valid_accuracy", "test_accuracy", "train_seconds", "train_tokens_per_second",
             "rationale_skipped")
