@@ -149,8 +149,9 @@ def numeric_match(prediction: str | None, gold: str | None) -> bool:
             return float(found[-1].replace(",", "")) if found else None
         except ValueError:
             return None
-    p, g = last_number(prediction), last_number(gold)
-    return p is not None and g is not None and math.isclose(p, g, rel_tol=NUMERIC_TOLERANCE, abs_tol=NUMERIC_TOLERANCE)
+    predicted, expected = last_number(prediction), last_number(gold)
+    return predicted is not None and expected is not None and math.isclose(
+        predicted, expected, rel_tol=NUMERIC_TOLERANCE, abs_tol=NUMERIC_TOLERANCE)
 
 
 def exact_match(prediction: str | None, gold: str | None) -> bool:

@@ -106,15 +106,15 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(Path(config_path).read_text())
     runs = planned_runs(config, out, data_dir)
-    for i, settings in enumerate(runs, start=1):
+    for number, settings in enumerate(runs, start=1):
         name = Path(settings.out).name
         if is_finished(settings.out):
-            print(f"[{i}/{len(runs)}] {name}: done, skipped", flush=True)
+            print(f"[{number}/{len(runs)}] {name}: done, skipped", flush=True)
             continue
         resume = (Path(settings.out) / "checkpoints").is_dir()
-        print(f"[{i}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
+        print(f"[{number}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
         record = run_train(dataclasses.replace(settings, resume=resume))
-        print(f"[{i}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
+        print(f"[{number}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
               flush=True)
         gather_results(out)
         gc.collect()
