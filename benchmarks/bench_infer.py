@@ -21,7 +21,7 @@ def main() -> None:
     from stepdistill.student.infer import generate
     from stepdistill.student.features import label_source, rationale_source
     from stepdistill.student.models import load_trained
-    from stepdistill.student.train import load_run
+    from stepdistill.student.runfile import load_run
     from stepdistill.tasks import get_task
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -10,6 +10,7 @@ from stepdistill.cli import main
 from stepdistill.errors import DataError
 from stepdistill.experiments.sample_task import write_sample_task
 from stepdistill.experiments.sweep import SweepConfig, planned_runs
+from stepdistill.student.infer import label_from_single
 from stepdistill.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,9 @@ def test_smoke_sweep_report_and_resume(tmp_path, data_dir, capsys):
     n = len(config.methods) * len(config.fractions) * len(config.students) * len(config.seeds)
     assert len(rows) == n and all(r["test_accuracy"] is not None for r in rows)
     assert {r["method"] for r in rows} == {"standard", "dss", "single"}
+    for row in rows:
+        if row["method"] == "single":
+            _check_single_run(out / "runs" / row["run"], row, get_task("svamp", data_dir))
 
     # a finished sweep is skipped, an interrupted cell is redone
     victim = sorted((out / "runs").iterdir())[0]
@@ -43,6 +47,20 @@ def test_smoke_sweep_report_and_resume(tmp_path, data_dir, capsys):
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(pngs)  # self-contained
     assert "rationale:" in html and "Data protocol" in html
+
+
+def _check_single_run(folder: Path, row: dict, task) -> None:
+    """A `single` student is trained on `<rationale> So the answer is <label>.` with no rationale task, and its
+    label is read after the answer phrase of a rationale-length generation, then scored."""
+    run = json.loads((folder / "run.json").read_text())
+    assert run["sizes"]["rationale_rows"] == 0 and run["settings"]["max_target_len"] == 32
+    predictions = [json.loads(line) for line in (folder / "predictions_test.jsonl").read_text().splitlines()]
+    assert len(predictions) == run["sizes"]["test"]
+    assert all(p["prediction"] == label_from_single(p["raw"]) for p in predictions)
+    if not run["is_seq2seq"]:  # (the tiny T5 stops at once) generated past the 4 tokens of a label
+        assert max(len(p["raw"]) for p in predictions) > run["settings"]["label_max_new_tokens"]
+    right = [task.score(p["prediction"], p["gold"]) for p in predictions]
+    assert row["test_accuracy"] == pytest.approx(100 * sum(right) / len(right))
 
 
 def test_sweep_config_errors(tmp_path):

@@ -14,10 +14,12 @@ import torch
 from stepdistill.cli import main
 from stepdistill.errors import DataError
 from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_texts
-from stepdistill.student.infer import label_from_single, score_predictions
+from stepdistill.student import selection
+from stepdistill.student.infer import label_from_single, predict, score_predictions
 from stepdistill.student.loss import task_loss, two_task_loss
 from stepdistill.student.models import load_student, load_trained
-from stepdistill.student.train import TrainSettings, run_train
+from stepdistill.student.settings import TrainSettings
+from stepdistill.student.train import run_train
 from stepdistill.tasks import get_task
 from stepdistill.tasks.base import Example
 
@@ -74,16 +76,20 @@ def test_decoder_only_prompt_tokens_carry_no_loss():
     target = enc.target_ids("4")
     assert ids == prompt + target and target[-1] == student.tokenizer.eos_token_id
     assert labels == [IGNORE] * len(prompt) + target
-    # changing the prompt's own tokens' targets cannot change the loss: only target positions count
     batch = TwoTaskCollator(student.tokenizer.pad_token_id, False)(
         [{"label_input_ids": ids, "label_labels": labels, "rationale_input_ids": [], "rationale_labels": []}])
     assert "rationale" not in batch
     rows = batch["label"]
     with torch.no_grad():
-        base = task_loss(student.model, rows, False)
-        perturbed = dict(rows, labels=rows["labels"].clone())
-        perturbed["labels"][0, : len(prompt)] = IGNORE  # already ignored: identical
-        assert torch.equal(base, task_loss(student.model, perturbed, False))
+        loss = task_loss(student.model, rows, False)
+        logits = student.model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"],
+                               position_ids=rows["position_ids"]).logits[0]  # (T, V), one row, no padding
+        # by hand: position t predicts token t + 1, and only the target's tokens are scored
+        by_hand = torch.nn.functional.cross_entropy(logits[len(prompt) - 1: -1], torch.tensor(target))
+        torch.testing.assert_close(loss, by_hand)
+        prompt_scored = rows["input_ids"].clone()  # the prompt scored too (all but the first token): another loss
+        prompt_scored[0, 0] = IGNORE
+        assert not torch.isclose(task_loss(student.model, dict(rows, labels=prompt_scored), False), loss)
 
 
 def test_left_padding_does_not_change_a_rows_loss():
@@ -116,11 +122,29 @@ def test_loss_falls_on_a_repeated_batch(spec):
     assert losses[-1] < 0.6 * losses[0]
 
 
+VALID_RIGHT_BY_EVALUATION = [3, 1]  # of the 4 validation examples, at step 2 and at step 4
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, data_dir):
+    """Trained and tested for real; only the validation predictions are scripted (3 of 4 right at step 2, 1 of 4
+    at step 4), so that which checkpoint must be chosen is known."""
+    real_predict = selection.predict
+    script = iter(VALID_RIGHT_BY_EVALUATION)
+
+    def scripted_predict(student, examples, *args, **kwargs):
+        rows = real_predict(student, examples, *args, **kwargs)
+        if len(examples) == TINY["eval_limit"]:  # validation; the test split has 200
+            right = next(script)
+            for position, (example, row) in enumerate(zip(examples, rows)):
+                row["prediction"] = example.label if position < right else "no answer"
+        return rows
+
     out = tmp_path_factory.mktemp("run") / "dss"
-    record = run_train(TrainSettings(task="svamp", method="dss", student="tiny-llama", out=str(out),
-                                     data_dir=str(data_dir), eval_steps=2, **TINY))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selection, "predict", scripted_predict)
+        record = run_train(TrainSettings(task="svamp", method="dss", student="tiny-llama", out=str(out),
+                                         data_dir=str(data_dir), eval_steps=2, **TINY))
     return out, record
 
 
@@ -143,7 +167,7 @@ def test_run_folder_and_record(tiny_run, data_dir):
     assert "validation split" not in run["protocol"] and "90% of the release train" in run["protocol"]
     assert run["sizes"]["train"] == 720 and run["sizes"]["valid"] == 4 and run["sizes"]["test"] == 200
     assert run["rationale_skipped"] == run["data"]["no_rationale"] == 11  # svamp train parse failures in the pool
-    assert run["best_step"] in (2, 4) and run["steps"] == 4
+    assert run["steps"] == 4 and run["best_step"] == 2 and run["best_valid_accuracy"] == 75.0
     assert set(run["versions"]) >= {"torch", "transformers", "stepdistill"}
     assert any(str(data_dir / "svamp" / "svamp_train.json") == k for k in run["data_hashes"])
     logged = [h for h in run["log_history"] if "loss" in h]
@@ -154,6 +178,28 @@ def test_run_folder_and_record(tiny_run, data_dir):
     valid_rows = [json.loads(line) for line in (out / "predictions_valid.jsonl").read_text().splitlines()]
     assert len(valid_rows) == 4  # the chosen checkpoint's validation predictions, as scored when it was chosen
     assert run["valid_accuracy"] == run["best_valid_accuracy"] == pytest.approx(100 * sum(r["correct"] for r in valid_rows) / 4)
+    logged = {h["step"]: h["eval_accuracy"] for h in run["log_history"] if "eval_accuracy" in h}
+    assert logged == {2: 75.0, 4: 25.0}
+
+
+def test_the_chosen_checkpoint_is_the_saved_model(tiny_run):
+    out, _ = tiny_run
+    from transformers import AutoModelForCausalLM
+    chosen = AutoModelForCausalLM.from_pretrained(out / "checkpoints" / "checkpoint-2").state_dict()
+    last = AutoModelForCausalLM.from_pretrained(out / "checkpoints" / "checkpoint-4").state_dict()
+    saved = load_trained(out).model.state_dict()
+    assert all(torch.equal(saved[name], value) for name, value in chosen.items())
+    assert not all(torch.equal(saved[name], value) for name, value in last.items())
+
+
+def test_run_folder_keeps_a_sample_of_training_rationales(tiny_run, data_dir):
+    out, _ = tiny_run
+    sample = [json.loads(line) for line in (out / "rationales_sample.jsonl").read_text().splitlines()]
+    train = {example.id: example for example in get_task("svamp", data_dir).protocol_split("train")}
+    assert len(sample) == 5
+    for row in sample:
+        assert row["rationale"] == train[row["id"]].rationale and row["label"] == train[row["id"]].label
+        assert row["input"] == train[row["id"]].input
 
 
 def test_eval_cli_matches_hand_computed_accuracy(tiny_run, tmp_path, capsys):
@@ -176,15 +222,23 @@ def test_score_predictions_on_a_fixture(data_dir):
 
 
 def test_predict_cli(tiny_run, tmp_path, capsys):
+    """The CLI answers what the trained model generates with the run's own setting (6 label tokens)."""
     out, _ = tiny_run
-    assert main(["predict", "--model", str(out), "Tom has 3 apples.\nHow many?"]) == 0
+    student = load_trained(out)
+    questions = [Example("0", "Tom has 3 apples.\nHow many?", None), Example("1", "a", None),
+                 Example("7", "b", None)]
+    tokens = TINY["label_max_new_tokens"]
+    expected = predict(student, questions[:1], "dss", tokens, progress=False)  # batched as the CLI batches them
+    expected += predict(student, questions[1:], "dss", tokens, with_rationale=True, progress=False)
+    assert main(["predict", "--model", str(out), questions[0].input]) == 0
     line = json.loads(capsys.readouterr().out.strip())
-    assert set(line) == {"id", "prediction"}
+    assert line == {"id": "0", "prediction": expected[0]["prediction"]}
     inputs = tmp_path / "in.jsonl"
-    inputs.write_text('{"input": "a"}\n{"input": "b"}\n')
+    inputs.write_text('{"input": "a"}\n{"input": "b", "id": "7"}\n')
     assert main(["predict", "--model", str(out), "--input", str(inputs), "--with-rationale"]) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
-    assert len(lines) == 2 and all("rationale" in x for x in lines)
+    assert lines == [{"id": row["id"], "prediction": row["prediction"], "rationale": row["rationale"]}
+                     for row in expected[1:]]
     inputs.write_text('{"text": "a"}\n')
     assert main(["predict", "--model", str(out), "--input", str(inputs)]) == 2
 

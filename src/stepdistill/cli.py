@@ -7,6 +7,7 @@ Heavy libraries (torch, transformers) are imported inside the commands that need
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -17,11 +18,11 @@ from .teacher import commands as teacher_commands
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
-    from .stats import all_stats, as_json_rows, format_table
+    from .stats import all_stats, format_table
 
     rows = all_stats(args.data_dir, args.task)
     if args.json:
-        print(json.dumps(as_json_rows(rows), indent=2))
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
     else:
         print(format_table(rows))
     return 0
@@ -49,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished work is saved; run the same command again to resume", file=sys.stderr)

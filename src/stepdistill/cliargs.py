@@ -16,31 +16,32 @@ def option(default: Any, help: str, **kwargs: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, **kwargs})
 
 
-def _base_type(tp: Any) -> Any:
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
+def _base_type(value_type: Any) -> Any:
+    if isinstance(value_type, types.UnionType) or typing.get_origin(value_type) is typing.Union:
+        args = [a for a in typing.get_args(value_type) if a is not type(None)]
         return args[0] if args else str
-    return tp
+    return value_type
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
     hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in skip or f.metadata.get("cli") is False:
+    for field in dataclasses.fields(cls):
+        if field.name in skip or field.metadata.get("cli") is False:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        tp = _base_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-        help_text = f.metadata.get("help", "")
-        choices = f.metadata.get("choices")
-        if tp is bool:
+        flag = "--" + field.name.replace("_", "-")
+        value_type = _base_type(hints[field.name])
+        has_default = field.default is not dataclasses.MISSING
+        default = field.default if has_default else field.default_factory()  # type: ignore[misc]
+        help_text = field.metadata.get("help", "")
+        choices = field.metadata.get("choices")
+        if value_type is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
-        elif typing.get_origin(tp) in (list, tuple):
-            item = typing.get_args(tp)[0] if typing.get_args(tp) else str
+        elif typing.get_origin(value_type) in (list, tuple):
+            item = typing.get_args(value_type)[0] if typing.get_args(value_type) else str
             parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text)
         else:
-            parser.add_argument(flag, type=tp, default=default, choices=choices,
-                                required=f.metadata.get("required", False), help=help_text)
+            parser.add_argument(flag, type=value_type, default=default, choices=choices,
+                                required=field.metadata.get("required", False), help=help_text)
 
 
 def settings_from_args(cls: type, ns: argparse.Namespace, **overrides: Any) -> Any:

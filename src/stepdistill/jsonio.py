@@ -15,21 +15,17 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}:{lineno}: malformed JSON ({error.msg} at column {error.colno})") from None
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    return [obj for _, obj in iter_jsonl(path)]
 
 
 def read_json(path: str | Path) -> Any:
@@ -37,10 +33,10 @@ def read_json(path: str | Path) -> Any:
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     try:
-        with path.open(encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+        with path.open(encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}:{error.lineno}: malformed JSON ({error.msg} at column {error.colno})") from None
 
 
 def require(obj: dict, field: str, where: str, types: type | tuple[type, ...] = object) -> Any:
@@ -58,9 +54,9 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
     """Write atomically: a reader never sees half a file."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
 
 

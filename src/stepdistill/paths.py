@@ -19,9 +19,9 @@ def data_dir(explicit: str | Path | None = None) -> Path:
         candidates = [Path(os.environ["STEPDISTILL_DATA"])]
     else:
         candidates = [Path("datasets"), Path("../shared/datasets")]
-    for c in candidates:
-        if c.is_dir():
-            return c
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
     raise DataError(
         f"data directory not found (tried {', '.join(str(c) for c in candidates)}); "
         "pass --data-dir or set STEPDISTILL_DATA to the release's datasets/ folder"

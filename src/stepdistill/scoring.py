@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from .parsing import strip_final_period
+
 MAX_EXPRESSION_CHARS = 512
 MAX_NESTING = 32
 NUMERIC_TOLERANCE = 1e-4  # SVAMP answers are short decimals; this absorbs float noise like 0.1+0.2
@@ -24,10 +26,7 @@ def normalize_label(text: str | None) -> str:
     match, and lower-casing would lift the CQA teacher from 74.26% to 75.29% on train."""
     if text is None:
         return ""
-    text = " ".join(text.split())
-    while text.endswith("."):
-        text = text[:-1].rstrip()
-    return text
+    return strip_final_period(" ".join(text.split()))
 
 
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(.))")
@@ -150,8 +149,9 @@ def numeric_match(prediction: str | None, gold: str | None) -> bool:
             return float(found[-1].replace(",", "")) if found else None
         except ValueError:
             return None
-    p, g = last_number(prediction), last_number(gold)
-    return p is not None and g is not None and math.isclose(p, g, rel_tol=NUMERIC_TOLERANCE, abs_tol=NUMERIC_TOLERANCE)
+    predicted, expected = last_number(prediction), last_number(gold)
+    return predicted is not None and expected is not None and math.isclose(
+        predicted, expected, rel_tol=NUMERIC_TOLERANCE, abs_tol=NUMERIC_TOLERANCE)
 
 
 def exact_match(prediction: str | None, gold: str | None) -> bool:

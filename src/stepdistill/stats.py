@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from .tasks import BENCHMARKS, get_task
@@ -42,13 +42,11 @@ def all_stats(data_dir: str | Path | None = None, task: str | None = None) -> li
 
 def format_table(rows: list[SplitStats]) -> str:
     lines = [f"{'task':<8} {'split':<6} {'examples':>8} {'teacher':>8} {'unparsed':>8} {'teacher acc':>11}"]
-    for r in rows:
-        acc = "-" if r.teacher_accuracy is None else f"{r.teacher_accuracy:.2f}%"
-        lines.append(f"{r.task:<8} {r.split:<6} {r.examples:>8} {r.teacher_outputs:>8} {r.unparsed:>8} {acc:>11}")
-        for reason, n in sorted(r.parse_failures.items(), key=lambda kv: -kv[1]):
-            lines.append(f"{'':<16}unparsed x{n}: {reason}")
+    for row in rows:
+        teacher = "-" if row.teacher_accuracy is None else f"{row.teacher_accuracy:.2f}%"
+        lines.append(f"{row.task:<8} {row.split:<6} {row.examples:>8} {row.teacher_outputs:>8} {row.unparsed:>8} "
+                     f"{teacher:>11}")
+        for reason, count in sorted(row.parse_failures.items(), key=lambda item: -item[1]):
+            lines.append(f"{'':<16}unparsed x{count}: {reason}")
     return "\n".join(lines)
 
-
-def as_json_rows(rows: list[SplitStats]) -> list[dict]:
-    return [{k: v for k, v in asdict(r).items()} for r in rows]

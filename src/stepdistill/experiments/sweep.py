@@ -16,8 +16,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import DataError
-from ..jsonio import read_json, write_jsonl
-from ..student.train import RUN_FILE, TrainSettings
+from ..jsonio import write_jsonl
+from ..student.runfile import load_run
+from ..student.settings import TrainSettings
 
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 
@@ -41,9 +42,9 @@ class SweepConfig:
             raise DataError(f"{path}: sweep config not found")
         try:
             raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise DataError(f"{path}: malformed YAML ({e})") from None
-        known = {f.name for f in dataclasses.fields(TrainSettings)}
+        except yaml.YAMLError as error:
+            raise DataError(f"{path}: malformed YAML ({error})") from None
+        known = {field.name for field in dataclasses.fields(TrainSettings)}
         unknown = set(raw.get("train", {})) - known
         if unknown:
             raise DataError(f"{path}: unknown train setting(s) {', '.join(sorted(unknown))}")
@@ -55,8 +56,8 @@ class SweepConfig:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
         return cls(name=raw.get("name", path.stem), tasks=raw.get("tasks", ["svamp"]),
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
-                   fractions=[float(f) for f in raw.get("fractions", [1.0])],
-                   students=raw.get("students", ["smollm2"]), seeds=[int(s) for s in raw.get("seeds", [0])],
+                   fractions=[float(fraction) for fraction in raw.get("fractions", [1.0])],
+                   students=raw.get("students", ["smollm2"]), seeds=[int(seed) for seed in raw.get("seeds", [0])],
                    train=raw.get("train", {}), teacher_accuracy=raw.get("teacher_accuracy", {}))
 
 
@@ -80,12 +81,11 @@ def planned_runs(config: SweepConfig, out: Path, data_dir: str | None = None) ->
 
 
 def is_finished(run_dir: str | Path) -> bool:
-    path = Path(run_dir) / RUN_FILE
-    return path.is_file() and read_json(path).get("status") == "done"
+    return load_run(run_dir, missing_ok=True).get("status") == "done"
 
 
 def result_row(run_dir: Path) -> dict:
-    run = read_json(run_dir / RUN_FILE)
+    run = load_run(run_dir)
     keys = ("task", "method", "labels", "student", "student_parameters", "fraction", "seed", "alpha", "protocol",
             "best_step", "steps", "valid_accuracy", "test_accuracy", "train_seconds", "train_tokens_per_second",
             "rationale_skipped")
@@ -106,15 +106,15 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(Path(config_path).read_text())
     runs = planned_runs(config, out, data_dir)
-    for i, settings in enumerate(runs, start=1):
+    for number, settings in enumerate(runs, start=1):
         name = Path(settings.out).name
         if is_finished(settings.out):
-            print(f"[{i}/{len(runs)}] {name}: done, skipped", flush=True)
+            print(f"[{number}/{len(runs)}] {name}: done, skipped", flush=True)
             continue
         resume = (Path(settings.out) / "checkpoints").is_dir()
-        print(f"[{i}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
+        print(f"[{number}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
         record = run_train(dataclasses.replace(settings, resume=resume))
-        print(f"[{i}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
+        print(f"[{number}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
               flush=True)
         gather_results(out)
         gc.collect()

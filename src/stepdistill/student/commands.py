@@ -9,8 +9,9 @@ from pathlib import Path
 
 from ..cliargs import add_settings_arguments, settings_from_args
 from ..errors import DataError
-from ..jsonio import iter_jsonl, read_json, write_jsonl
-from .train import RUN_FILE, TrainSettings
+from ..jsonio import iter_jsonl, write_jsonl
+from .runfile import run_settings
+from .settings import TrainSettings
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -24,9 +25,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_settings(model_dir: str) -> dict:
-    path = Path(model_dir) / RUN_FILE
-    return read_json(path) if path.is_file() else {}
+def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, str, int]:
+    """The run's settings, its method and the tokens to generate: --max-new-tokens, else what the run was
+    evaluated with while training (a model folder without run.json gets the defaults of `train`)."""
+    settings = run_settings(args.model)
+    effective = settings or TrainSettings(out=args.model)
+    return settings, effective.method, args.max_new_tokens or effective.label_tokens
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -34,27 +38,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .infer import predict, score_predictions
     from .models import load_trained
 
-    run = _run_settings(args.model)
-    settings = run.get("settings", {})
-    task_spec = args.task or settings.get("task")
+    settings, method, max_new_tokens = _generation(args)
+    task_spec = args.task or (settings.task if settings else None)
     if not task_spec:
         raise DataError("--task is needed (the model folder has no run.json naming it)")
-    task = get_task(task_spec, args.data_dir or settings.get("data_dir"))
+    task = get_task(task_spec, args.data_dir or (settings.data_dir if settings else None))
     examples = task.protocol_split(args.split, with_teacher=False)
     if args.limit:
         examples = examples[: args.limit]
-    method = run.get("method", "dss")
-    max_new = args.max_new_tokens or (settings.get("max_target_len", 256) if method == "single"
-                                      else settings.get("label_max_new_tokens", 48))
     student = load_trained(args.model)
-    rows = predict(student, examples, method, max_new, args.batch_size, with_rationale=args.with_rationale)
-    acc = score_predictions(task, examples, rows)
+    rows = predict(student, examples, method, max_new_tokens, args.batch_size, with_rationale=args.with_rationale)
+    accuracy = score_predictions(task, examples, rows)
     out = Path(args.out) if args.out else Path(args.model) / "predictions.jsonl"
     write_jsonl(out, rows)
-    result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(acc, 2),
+    result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),
               "method": method, "protocol": task.protocol, "predictions": str(out)}
     print(json.dumps(result) if args.json else
-          f"{task.name} {args.split}: {acc:.2f}% of {len(rows)} ({task.protocol}); predictions in {out}")
+          f"{task.name} {args.split}: {accuracy:.2f}% of {len(rows)} ({task.protocol}); predictions in {out}")
     return 0
 
 
@@ -73,13 +73,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             examples.append(Example(id=str(row.get("id", lineno)), input=row["input"], label=None))
     else:
         examples = [Example(id="0", input=args.text, label=None)]
-    run = _run_settings(args.model)
-    method = run.get("method", "dss")
-    max_new = args.max_new_tokens or (256 if method == "single" else 48)
-    rows = predict(load_trained(args.model), examples, method, max_new, args.batch_size,
+    _, method, max_new_tokens = _generation(args)
+    rows = predict(load_trained(args.model), examples, method, max_new_tokens, args.batch_size,
                    with_rationale=args.with_rationale, progress=len(examples) > 1)
     for row in rows:
-        keep = {k: row[k] for k in ("id", "prediction", "rationale") if k in row}
+        keep = {key: row[key] for key in ("id", "prediction", "rationale") if key in row}
         sys.stdout.write(json.dumps(keep, ensure_ascii=False) + "\n")
     return 0
 
@@ -89,24 +87,24 @@ def register(sub) -> None:
     add_settings_arguments(train, TrainSettings)
     train.set_defaults(func=cmd_train)
 
-    ev = sub.add_parser("eval", help="label-only accuracy of a trained student on a split")
-    ev.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
-    ev.add_argument("--task", help="task (default: the run's)")
-    ev.add_argument("--split", default="test", choices=("train", "valid", "test"), help="protocol split")
-    ev.add_argument("--data-dir", help="the release's datasets/ folder (default: the run's, $STEPDISTILL_DATA)")
-    ev.add_argument("--limit", type=int, default=0, help="first N examples only (0: all)")
-    ev.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
-    ev.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: the run's setting)")
-    ev.add_argument("--with-rationale", action="store_true", help="also generate each rationale (slower)")
-    ev.add_argument("--out", help="predictions file (default: RUN/predictions.jsonl)")
-    ev.add_argument("--json", action="store_true", help="print a JSON object")
-    ev.set_defaults(func=cmd_eval)
+    evaluate = sub.add_parser("eval", help="label-only accuracy of a trained student on a split")
+    evaluate.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
+    evaluate.add_argument("--task", help="task (default: the run's)")
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"), help="protocol split")
+    evaluate.add_argument("--data-dir", help="the release's datasets/ folder (default: the run's, $STEPDISTILL_DATA)")
+    evaluate.add_argument("--limit", type=int, default=0, help="first N examples only (0: all)")
+    evaluate.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
+    evaluate.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: the run's setting)")
+    evaluate.add_argument("--with-rationale", action="store_true", help="also generate each rationale (slower)")
+    evaluate.add_argument("--out", help="predictions file (default: RUN/predictions.jsonl)")
+    evaluate.add_argument("--json", action="store_true", help="print a JSON object")
+    evaluate.set_defaults(func=cmd_eval)
 
-    pr = sub.add_parser("predict", help="answer inputs with a trained student (one JSON line each)")
-    pr.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
-    pr.add_argument("text", nargs="?", help="one input text")
-    pr.add_argument("--input", help="a JSON Lines file with an 'input' field per line")
-    pr.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
-    pr.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: method default)")
-    pr.add_argument("--with-rationale", action="store_true", help="also generate a rationale")
-    pr.set_defaults(func=cmd_predict)
+    predict = sub.add_parser("predict", help="answer inputs with a trained student (one JSON line each)")
+    predict.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
+    predict.add_argument("text", nargs="?", help="one input text")
+    predict.add_argument("--input", help="a JSON Lines file with an 'input' field per line")
+    predict.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
+    predict.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: method default)")
+    predict.add_argument("--with-rationale", action="store_true", help="also generate a rationale")
+    predict.set_defaults(func=cmd_predict)

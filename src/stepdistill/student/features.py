@@ -92,24 +92,31 @@ class Encoder:
         return bool(getattr(self.tok, "add_bos_token", False)) and self.tok.bos_token_id is not None
 
 
+def pad_ids(rows: list[list[int]], value: int, left: bool) -> list[list[int]]:
+    """Each row filled with `value` up to the longest row's length: on the left for decoder-only students (every
+    row then ends at the last position), on the right for seq2seq encoders and decoders."""
+    width = max(len(row) for row in rows)
+    return [[value] * (width - len(row)) + row if left else row + [value] * (width - len(row)) for row in rows]
+
+
+def padding_mask(rows: list[list[int]], left: bool) -> list[list[int]]:
+    """1 on each row's own tokens, 0 on the padding `pad_ids` adds."""
+    return pad_ids([[1] * len(row) for row in rows], 0, left)
+
+
 def pad_rows(rows: list[tuple[list[int], list[int]]], pad_id: int, is_seq2seq: bool) -> dict[str, "torch.Tensor"]:
     """Seq2seq: right-pad inputs and labels. Decoder-only: left-pad, with positions counted from the first
     real token, so a row's position ids do not depend on the batch it lands in."""
     import torch
 
-    width = max(len(ids) for ids, _ in rows)
-    if is_seq2seq:
-        label_width = max(len(lab) for _, lab in rows)
-        return {
-            "input_ids": torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in rows]),
-            "attention_mask": torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in rows]),
-            "labels": torch.tensor([lab + [IGNORE] * (label_width - len(lab)) for _, lab in rows]),
-        }
-    input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids, _ in rows])
-    attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _ in rows])
-    labels = torch.tensor([[IGNORE] * (width - len(lab)) + lab for _, lab in rows])
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels, "position_ids": position_ids}
+    left = not is_seq2seq
+    input_ids = [ids for ids, _ in rows]
+    batch = {"input_ids": torch.tensor(pad_ids(input_ids, pad_id, left)),
+             "attention_mask": torch.tensor(padding_mask(input_ids, left)),
+             "labels": torch.tensor(pad_ids([labels for _, labels in rows], IGNORE, left))}
+    if not is_seq2seq:
+        batch["position_ids"] = (batch["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+    return batch
 
 
 class TwoTaskCollator:
@@ -119,9 +126,10 @@ class TwoTaskCollator:
         self.pad_id, self.is_seq2seq = pad_id, is_seq2seq
 
     def __call__(self, features: list[dict]) -> dict:
-        batch = {"label": pad_rows([(f["label_input_ids"], f["label_labels"]) for f in features],
+        batch = {"label": pad_rows([(row["label_input_ids"], row["label_labels"]) for row in features],
                                    self.pad_id, self.is_seq2seq)}
-        rationale_rows = [(f["rationale_input_ids"], f["rationale_labels"]) for f in features if f["rationale_input_ids"]]
+        rationale_rows = [(row["rationale_input_ids"], row["rationale_labels"]) for row in features
+                          if row["rationale_input_ids"]]
         if rationale_rows:
             batch["rationale"] = pad_rows(rationale_rows, self.pad_id, self.is_seq2seq)
         return batch

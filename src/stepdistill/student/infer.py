@@ -10,7 +10,7 @@ from tqdm.auto import tqdm
 from ..parsing import strip_final_period
 from ..scoring import accuracy
 from ..tasks.base import Example, Task
-from .features import SINGLE_ANSWER_PHRASE, Encoder, label_source, rationale_source
+from .features import SINGLE_ANSWER_PHRASE, Encoder, label_source, pad_ids, padding_mask, rationale_source
 from .models import Student
 
 
@@ -23,35 +23,30 @@ def _batches(order: list[int], size: int):
 def generate(student: Student, sources: list[str], max_new_tokens: int, batch_size: int = 32,
              max_source: int = 1024, bf16: bool = False, desc: str = "generate", progress: bool = True) -> list[str]:
     """Greedy continuation of each source. Sorted by length, so padding stays small."""
-    model, tok = student.model, student.tokenizer
+    model, tokenizer = student.model, student.tokenizer
     model.eval()
     device = next(model.parameters()).device
-    encoder = Encoder(tok, student.is_seq2seq, max_source, max_new_tokens)
-    ids = [encoder.source_ids(s) for s in sources]
-    order = sorted(range(len(sources)), key=lambda i: -len(ids[i]))
+    encoder = Encoder(tokenizer, student.is_seq2seq, max_source, max_new_tokens)
+    ids = [encoder.source_ids(source) for source in sources]
+    order = sorted(range(len(sources)), key=lambda index: -len(ids[index]))
     outputs: list[str] = [""] * len(sources)
     # On a CPU, autocast re-casts every weight at every decoding step: fp32 generation was 4.6x faster
     # than bf16 autocast here (SmolLM2-135M, 16 SVAMP inputs). So bf16 applies to accelerators only.
     use_bf16 = bf16 and device.type != "cpu"
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    left = not student.is_seq2seq  # decoder-only: left padding, so every row continues from the last position
     bar = tqdm(total=len(sources), desc=desc, unit="ex", disable=not progress, leave=False)
     for batch in _batches(order, batch_size):
-        width = max(len(ids[i]) for i in batch)
-        pad = tok.pad_token_id
-        if student.is_seq2seq:  # right padding for the encoder
-            input_ids = [ids[i] + [pad] * (width - len(ids[i])) for i in batch]
-            mask = [[1] * len(ids[i]) + [0] * (width - len(ids[i])) for i in batch]
-        else:  # left padding, so every row continues from the last position
-            input_ids = [[pad] * (width - len(ids[i])) + ids[i] for i in batch]
-            mask = [[0] * (width - len(ids[i])) + [1] * len(ids[i]) for i in batch]
-        input_ids_t = torch.tensor(input_ids, device=device)
+        rows = [ids[index] for index in batch]
+        input_ids = torch.tensor(pad_ids(rows, tokenizer.pad_token_id, left), device=device)  # (B, T)
         with autocast:
-            out = model.generate(input_ids=input_ids_t, attention_mask=torch.tensor(mask, device=device),
-                                 max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                 pad_token_id=pad, eos_token_id=tok.eos_token_id)
-        new = out if student.is_seq2seq else out[:, width:]
-        for i, row in zip(batch, new.tolist()):
-            outputs[i] = tok.decode(row, skip_special_tokens=True).strip()
+            generated = model.generate(input_ids=input_ids,
+                                       attention_mask=torch.tensor(padding_mask(rows, left), device=device),
+                                       max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                       pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+        new_tokens = generated if student.is_seq2seq else generated[:, input_ids.shape[1]:]
+        for index, row in zip(batch, new_tokens.tolist()):
+            outputs[index] = tokenizer.decode(row, skip_special_tokens=True).strip()
         bar.update(len(batch))
     bar.close()
     return outputs
@@ -59,8 +54,8 @@ def generate(student: Student, sources: list[str], max_new_tokens: int, batch_si
 
 def label_from_single(text: str) -> str | None:
     """A `single`-task student writes `<rationale> So the answer is <label>.`: the label is what follows."""
-    idx = text.rfind(SINGLE_ANSWER_PHRASE)
-    return strip_final_period(text[idx + len(SINGLE_ANSWER_PHRASE):]) if idx >= 0 else None
+    at = text.rfind(SINGLE_ANSWER_PHRASE)
+    return strip_final_period(text[at + len(SINGLE_ANSWER_PHRASE):]) if at >= 0 else None
 
 
 def predict(student: Student, examples: list[Example], method: str, max_new_tokens: int, batch_size: int = 32,
@@ -69,20 +64,20 @@ def predict(student: Student, examples: list[Example], method: str, max_new_toke
     raw = generate(student, [label_source(ex.input) for ex in examples], max_new_tokens, batch_size,
                    bf16=bf16, desc="label", progress=progress)
     rows = []
-    for ex, text in zip(examples, raw):
+    for example, text in zip(examples, raw):
         label = label_from_single(text) if method == "single" else text
-        rows.append({"id": ex.id, "input": ex.input, "prediction": label, "raw": text})
+        rows.append({"id": example.id, "input": example.input, "prediction": label, "raw": text})
     if with_rationale and method != "single":
         rationales = generate(student, [rationale_source(ex.input) for ex in examples], 4 * max_new_tokens,
                               batch_size, bf16=bf16, desc="rationale", progress=progress)
-        for row, r in zip(rows, rationales):
-            row["rationale"] = r
+        for row, rationale in zip(rows, rationales):
+            row["rationale"] = rationale
     return rows
 
 
 def score_predictions(task: Task, examples: list[Example], rows: list[dict]) -> float:
     """Adds `gold` and `correct` to each row; returns accuracy in percent."""
-    for ex, row in zip(examples, rows):
-        row["gold"] = ex.label
-        row["correct"] = task.score(row["prediction"], ex.label)
+    for example, row in zip(examples, rows):
+        row["gold"] = example.label
+        row["correct"] = task.score(row["prediction"], example.label)
     return accuracy([row["correct"] for row in rows])

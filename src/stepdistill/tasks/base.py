@@ -75,11 +75,11 @@ class Task:
     def teacher_files(self, split: str) -> list[Path]:
         """llm/<split>_CoT_<k>.json in numeric order of k."""
         files = list((self.data_dir / self.name / "llm").glob(f"{split}_CoT_*.json"))
-        def k(p: Path) -> int:
-            m = re.fullmatch(rf"{split}_CoT_(\d+)\.json", p.name)
-            return int(m.group(1)) if m else -1
-        files = sorted((p for p in files if k(p) >= 0), key=k)
-        if files and [k(p) for p in files] != list(range(len(files))):
+        def number(path: Path) -> int:
+            match = re.fullmatch(rf"{split}_CoT_(\d+)\.json", path.name)
+            return int(match.group(1)) if match else -1
+        files = sorted((path for path in files if number(path) >= 0), key=number)
+        if files and [number(path) for path in files] != list(range(len(files))):
             raise DataError(f"{files[0].parent}: teacher files for '{split}' skip a number: "
                             f"{', '.join(p.name for p in files)} (expected {split}_CoT_0 ... in order)")
         return files
@@ -94,9 +94,9 @@ class Task:
             chunk = read_json(path)
             if not isinstance(chunk, list):
                 raise DataError(f"{path}: expected a JSON array of completion strings, got {type(chunk).__name__}")
-            for i, item in enumerate(chunk):
+            for position, item in enumerate(chunk):
                 if not isinstance(item, str):
-                    raise DataError(f"{path}: item {i} should be a string, got {type(item).__name__}")
+                    raise DataError(f"{path}: item {position} should be a string, got {type(item).__name__}")
             completions.extend(chunk)
         return completions
 

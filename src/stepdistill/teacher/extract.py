@@ -14,17 +14,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import hashlib
 import json
 import logging
-import platform
 import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import __version__
+from ..provenance import file_sha256 as _file_hash, library_versions
 from ..cliargs import option
 from ..errors import DataError
 from ..jsonio import write_json
@@ -241,22 +239,8 @@ async def _fetch(runner: Runner, jobs, backend: Backend):
         await backend.aclose()
 
 
-def _file_hash(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
-
-
 def _versions() -> dict:
-    found = {"stepdistill": __version__, "python": platform.python_version()}
-    for name in ("openai", "llama_cpp"):
-        if name in sys.modules:
-            found[name] = getattr(sys.modules[name], "__version__", "?")
-    return found
+    return library_versions("openai", "llama-cpp-python")
 
 
 __all__ = ["ExtractSettings", "read_rationales", "run_extract"]

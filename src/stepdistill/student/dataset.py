@@ -1,0 +1,59 @@
+"""The training data of a run: examples -> token-id rows for the Trainer, plus what run.json says about them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..jsonio import write_jsonl
+from ..provenance import file_sha256
+from .data import TrainingExample
+from .features import Encoder, task_texts
+from .settings import TrainSettings
+
+COLUMNS = ("label_input_ids", "label_labels", "rationale_input_ids", "rationale_labels", "length")
+RATIONALE_SAMPLE_FILE = "rationales_sample.jsonl"  # read by `stepdistill report`
+
+
+def build_dataset(train_examples: list[TrainingExample], method: str, encoder: Encoder):
+    """One row per example with both tasks' ids; `length` lets the sampler group similar lengths."""
+    import datasets
+
+    columns: dict[str, list] = {name: [] for name in COLUMNS}
+    for item in train_examples:
+        texts = task_texts(item.example, method, item.label, item.rationale)
+        label_ids, label_labels = encoder.encode(*texts.label)
+        rationale_ids, rationale_labels = encoder.encode(*texts.rationale) if texts.rationale else ([], [])
+        columns["label_input_ids"].append(label_ids)
+        columns["label_labels"].append(label_labels)
+        columns["rationale_input_ids"].append(rationale_ids)
+        columns["rationale_labels"].append(rationale_labels)
+        targets = len(label_labels) + len(rationale_labels) if encoder.is_seq2seq else 0  # decoder tokens
+        columns["length"].append(len(label_ids) + len(rationale_ids) + targets)
+    return datasets.Dataset.from_dict(columns)
+
+
+def count_tokens(dataset, is_seq2seq: bool) -> int:
+    """Input + target tokens of one pass over the data (padding excluded): the unit of throughput."""
+    total = 0
+    for key in ("label", "rationale"):
+        ids, labels = dataset[f"{key}_input_ids"], dataset[f"{key}_labels"]
+        total += sum(len(row) for row in ids) + (sum(len(row) for row in labels) if is_seq2seq else 0)
+    return total
+
+
+def data_hashes(task, settings: TrainSettings) -> dict[str, str]:
+    """sha256 of every file the run read: inputs, and the released completions or the extracted rationales."""
+    files = [task.input_path(split) for split in task.release_splits]
+    if settings.rationales:
+        files.append(Path(settings.rationales) / "rationales.jsonl")
+    else:
+        files += [path for split in task.release_splits for path in task.teacher_files(split)]
+    return {str(path): file_sha256(path) for path in files if path.is_file()}
+
+
+def write_rationale_sample(out: Path, train_examples: list[TrainingExample], size: int = 5) -> None:
+    """A few of the (input, rationale, label) rows the run trained on, so a report can show them."""
+    with_rationale = [item for item in train_examples if item.rationale][:size]
+    write_jsonl(out / RATIONALE_SAMPLE_FILE, [{"id": item.example.id, "input": item.example.input,
+                                              "rationale": item.rationale, "label": item.label}
+                                             for item in with_rationale])

@@ -1,0 +1,65 @@
+"""The settings of `stepdistill train`: one field per command-line flag, saved into every run folder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..cliargs import option
+from ..errors import DataError
+from .features import METHODS
+
+
+@dataclass
+class TrainSettings:
+    task: str = option("svamp", "task: cqa, svamp, anli1, esnli or jsonl:PATH[:SCORER]")
+    method: str = option("dss", "standard (x->y), dss (two tasks), single (x -> rationale then label)", choices=METHODS)
+    labels: str = option("gold", "train on gold labels or the teacher's labels (the unlabeled setting)",
+                         choices=("gold", "teacher"))
+    student: str = option("smollm2", "hub id, local folder, gguf:PATH, smollm2 (embedded), tiny-t5 or tiny-llama")
+    out: str = option("", "run folder (created); holds model/, run.json, predictions and logs", required=True)
+    data_dir: str | None = option(None, "the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
+    rationales: str | None = option(None, "a `stepdistill extract` output folder: its rationales and teacher labels "
+                                           "(default: the released completions)")
+    fraction: float = option(1.0, "fraction of the training split to use, a seeded subset (nested across sizes)")
+    seed: int = option(0, "seed for the data subset, shuffling and initialisation")
+    alpha: float = option(0.5, "dss: loss = alpha * L_label + (1 - alpha) * L_rationale")
+    alpha_schedule: str = option("constant", "dss: constant alpha, or linear (the rationale weight 1 - alpha "
+                                             "decays to 0 over training)", choices=("constant", "linear"))
+    epochs: float = option(5.0, "training epochs (ignored when --max-steps > 0)")
+    max_steps: int = option(-1, "optimizer steps; overrides --epochs when > 0")
+    batch_size: int = option(8, "examples per device per step (dss: each brings a label and a rationale row)")
+    grad_accum: int = option(1, "gradient accumulation steps")
+    lr: float = option(1e-4, "peak learning rate (AdamW, linear decay)")
+    weight_decay: float = option(0.0, "AdamW weight decay")
+    warmup: float = option(0.0, "warm-up: a fraction of the steps (< 1) or a number of steps")
+    max_source_len: int = option(512, "longest input in tokens (longer inputs keep their end)")
+    max_target_len: int = option(256, "longest target in tokens (rationales are cut there)")
+    label_max_new_tokens: int = option(48, "tokens generated for a label at evaluation (single: --max-target-len)")
+    eval_steps: int = option(0, "evaluate validation accuracy every N steps (0: once an epoch); the best is kept")
+    eval_limit: int = option(0, "evaluate on at most N validation examples (0: all)")
+    eval_batch_size: int = option(32, "examples per generation batch")
+    test: bool = option(True, "evaluate the chosen checkpoint on the test split once, at the end")
+    test_each_eval: bool = option(False, "analysis only: also score test at every evaluation, written to "
+                                         "checkpoint_scores.jsonl to measure selection noise (never used to choose)")
+    attn: str = option("auto", "attention kernel: auto (eager on CPU, the model's default on GPU), eager, sdpa",
+                       choices=("auto", "eager", "sdpa", "flash_attention_2"))
+    lora: bool = option(False, "train LoRA adapters (peft) instead of all weights; merged into the saved model")
+    lora_r: int = option(16, "LoRA rank")
+    bf16: bool = option(False, "bf16 autocast (on a modern CPU about 1.7x faster than fp32)")
+    resume: bool = option(False, "continue a run killed mid-way from its last checkpoint")
+    logging_steps: int = option(10, "log both loss parts every N steps")
+    save_total_limit: int = option(2, "checkpoints kept on disk (the best one always stays)")
+    progress: bool = option(True, "show progress bars")
+
+    def __post_init__(self):
+        if not self.out:
+            raise DataError("train needs --out (the run folder)")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise DataError(f"--alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 < self.fraction <= 1.0:
+            raise DataError(f"--fraction must be in (0, 1], got {self.fraction}")
+
+    @property
+    def label_tokens(self) -> int:
+        """Tokens generated per prediction: a label, or for `single` the rationale and then the label."""
+        return self.max_target_len if self.method == "single" else self.label_max_new_tokens
