@@ -1,6 +1,6 @@
 """Throughput of `stepdistill extract` (figures in BENCHMARKS.md, section "Teacher extraction").
 
-1. Loopback: a local OpenAI-compatible server (stepdistill.teacher.loopback, its own process) answers every
+1. Loopback: a local OpenAI-compatible server (tests/support/loopback.py, its own process) answers every
    request after a fixed delay (200 ms). With --concurrency 32 the ideal rate is 32 / 0.2 s = 160 requests/s.
    Cold: N inputs with an empty cache. Warm: the same N again, every answer from the cache.
 2. llama.cpp: the real `python -m llama_cpp.server` with the embedded SmolLM2-135M GGUF, on this machine's CPUs.
@@ -30,6 +30,8 @@ from pathlib import Path
 from stepdistill.paths import data_dir as find_data_dir
 from stepdistill.paths import smollm2_gguf
 from stepdistill.teacher.extract import ExtractSettings, run_extract
+
+LOOPBACK = Path(__file__).resolve().parents[1] / "tests" / "support" / "loopback.py"
 
 
 def start(cmd: list[str], url_from_stdout: bool, port: int | None = None, timeout: float = 120):
@@ -66,7 +68,7 @@ def extract(url: str, out: Path, cache: Path, **kw) -> tuple[float, dict]:
 
 
 def bench_loopback(args, data: Path) -> dict:
-    proc, url = start([sys.executable, "-m", "stepdistill.teacher.loopback", "--delay", str(args.delay)], True)
+    proc, url = start([sys.executable, str(LOOPBACK), "--delay", str(args.delay)], True)
     ideal = args.concurrency / args.delay
     cold, warm = [], []
     try:

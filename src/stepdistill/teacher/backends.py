@@ -45,7 +45,7 @@ class Sampling:
     seed: int | None = None  # set per sample when temperature > 0, so samples differ and repeat
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
 
 
 class TransientError(Exception):
@@ -171,8 +171,8 @@ class OpenAIBackend(Backend):
                                                   body={**kw, "prompt": prompt})
                 choice = response.choices[0] if response.choices else None
                 text, reasoning = (choice.text or "") if choice else None, None
-        except Exception as e:  # noqa: BLE001: mapped to the three kinds of failure below
-            raise self._classify(e) from None
+        except Exception as error:  # noqa: BLE001: mapped to the three kinds of failure below
+            raise self._classify(error) from None
         if text is None:
             raise TransientError("reply without choices")
         text, think = split_think(text)
@@ -181,16 +181,16 @@ class OpenAIBackend(Backend):
                           prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
                           completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
 
-    def _classify(self, e: Exception) -> Exception:
-        o = self._openai
-        if isinstance(e, o.APITimeoutError):
+    def _classify(self, error: Exception) -> Exception:
+        openai = self._openai
+        if isinstance(error, openai.APITimeoutError):
             return TransientError("timed out")
-        if isinstance(e, o.APIConnectionError):
-            return TransientError(f"connection failed: {self.redact(str(e.__cause__ or e))[:200]}")
-        if isinstance(e, o.APIStatusError):
-            status, detail = e.status_code, self.redact(str(e.message))[:300]
+        if isinstance(error, openai.APIConnectionError):
+            return TransientError(f"connection failed: {self.redact(str(error.__cause__ or error))[:200]}")
+        if isinstance(error, openai.APIStatusError):
+            status, detail = error.status_code, self.redact(str(error.message))[:300]
             if status == 429 or status in (408, 409, 425) or status >= 500:
-                headers = e.response.headers
+                headers = error.response.headers
                 ms = headers.get("retry-after-ms")
                 after = float(ms) / 1000 if ms and ms.replace(".", "", 1).isdigit() else None
                 return TransientError(f"HTTP {status}: {detail}",
@@ -199,11 +199,11 @@ class OpenAIBackend(Backend):
                 return FatalError(f"teacher endpoint refused the request with HTTP {status}: {detail} "
                                   "(check --base-url, the model name and the API key variable)")
             return RequestFailed(f"HTTP {status}: {detail}")
-        if isinstance(e, (o.APIResponseValidationError, ValueError)):  # malformed JSON or fields
-            return TransientError(f"malformed reply: {type(e).__name__}: {self.redact(str(e))[:200]}")
-        if isinstance(e, o.APIError):
-            return TransientError(self.redact(str(e))[:300])
-        return RequestFailed(f"unexpected error: {type(e).__name__}: {self.redact(str(e))[:300]}")
+        if isinstance(error, (openai.APIResponseValidationError, ValueError)):  # malformed JSON or fields
+            return TransientError(f"malformed reply: {type(error).__name__}: {self.redact(str(error))[:200]}")
+        if isinstance(error, openai.APIError):
+            return TransientError(self.redact(str(error))[:300])
+        return RequestFailed(f"unexpected error: {type(error).__name__}: {self.redact(str(error))[:300]}")
 
     async def aclose(self) -> None:
         if self.client is not None:
@@ -239,13 +239,13 @@ class LocalBackend(Backend):
         return Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
 
     def _run(self, prompt: Prompt, params: Sampling) -> dict:
-        kw = {"max_tokens": params.max_tokens, "temperature": params.temperature,
-              "stop": list(params.stop) or None, "seed": params.seed}
+        options = {"max_tokens": params.max_tokens, "temperature": params.temperature,
+                   "stop": list(params.stop) or None, "seed": params.seed}
         if params.top_p is not None:
-            kw["top_p"] = params.top_p
+            options["top_p"] = params.top_p
         if isinstance(prompt, str):
-            return self._llm.create_completion(prompt, **kw)
-        return self._llm.create_chat_completion(messages=prompt, **kw)
+            return self._llm.create_completion(prompt, **options)
+        return self._llm.create_chat_completion(messages=prompt, **options)
 
     async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
         async with self._lock:
@@ -253,8 +253,8 @@ class LocalBackend(Backend):
                 self._llm = await asyncio.to_thread(self._load)
             try:
                 out = await asyncio.to_thread(self._run, prompt, params)
-            except ValueError as e:  # llama.cpp: prompt longer than the context
-                raise RequestFailed(str(e)[:300]) from None
+            except ValueError as error:  # llama.cpp: prompt longer than the context
+                raise RequestFailed(str(error)[:300]) from None
         choice = out["choices"][0]
         text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
         text, think = split_think(text)
@@ -315,10 +315,10 @@ def make_backend(spec: str, *, base_url: str | None = None, api_key_env: str = "
                  timeout: float | None = 120.0, n_ctx: int = 8192, threads: int = 2,
                  released: dict[str, str] | None = None) -> Backend:
     """`openai:MODEL`, `local[:PATH.gguf]` or `replay` (needs the released completions)."""
-    m = _SPEC.match(spec or "")
-    if m is None:
+    match = _SPEC.match(spec or "")
+    if match is None:
         raise DataError(f"unknown teacher '{spec}' (expected openai:MODEL, local[:PATH.gguf] or replay)")
-    kind, arg = m.group(1), m.group(2)
+    kind, arg = match.group(1), match.group(2)
     if kind == "openai":
         return OpenAIBackend(arg or "", base_url=base_url, api_key_env=api_key_env, timeout=timeout)
     if kind == "local":

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -28,13 +27,12 @@ from .. import __version__
 from ..cliargs import option
 from ..errors import DataError
 from ..jsonio import write_json
-from ..tasks import get_task
-from .backends import Backend, Sampling, make_backend
-from .cache import Cache, MemoryStore, request_key
+from .backends import Backend, make_backend
+from .cache import open_store
 from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
-from .prompts import PromptBuilder, prompt_for, prompt_values
-from .runner import Job, Runner
+from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
+from .runner import Runner, RunStats
 
 log = logging.getLogger("stepdistill.teacher")
 
@@ -91,147 +89,122 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     """Extract rationales for one split; returns the manifest (also written to OUT/manifest.json).
     `backend` replaces the one --teacher names (tests pass a FakeBackend)."""
     started = time.perf_counter()
-    s = settings
-    task = get_task(s.task, s.data_dir)
-    split = s.split or task.pool_split
-    given = backend is not None
-    replay = s.teacher == "replay" and not given
-    examples = task.load(split, with_teacher=replay)
-    examples = examples[: s.limit] if s.limit else examples
-    if not examples:
-        raise DataError(f"task {task.name} split {split}: no inputs")
-    seen: set[str] = set()
-    for dup in (ex.id for ex in examples):
-        if dup in seen:
-            raise DataError(f"{task.input_path(split)}: input id '{dup}' appears more than once; ids must be unique")
-        seen.add(dup)
-    if s.keep == "correct" and any(ex.label is None for ex in examples):
-        raise DataError(f"--keep correct needs gold labels, but {sum(ex.label is None for ex in examples)} "
-                        f"inputs of {task.name} {split} have none; use --keep parsed")
+    inputs = load_inputs(settings, replay=settings.teacher == "replay" and backend is None)
+    teacher = settings.teacher if backend is None else None
+    backend = backend or _make_backend(settings, inputs.released)
+    builder = prompt_builder(settings, inputs.task.name, backend)
+    plan = RequestPlan(inputs.examples, builder, sampling(settings, builder), backend)
+    out = _unfinished_folder(settings.out)
+    with open_store(backend, _cache_path(settings)) as store:
+        known = store.known(plan.first_use)
+        stats, request_seconds = _send_missing(settings, inputs, plan, backend, store, known)
+        tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
+        manifest = _manifest(settings, inputs, plan, backend, store, teacher,
+                             counts={"cache_hits": len(known), "stats": stats, "tally": tally},
+                             seconds={"total": time.perf_counter() - started, "requests": request_seconds})
+    write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
+    return manifest
 
-    released = None
-    if replay:
-        missing = [ex.id for ex in examples if ex.completion is None]
-        if missing:
-            raise DataError(f"--teacher replay: {task.name} {split} has no released completions "
-                            f"(llm/{split}_CoT_*.json) for {len(missing)} inputs, e.g. {missing[0]}")
-        if s.samples > 1:
-            raise DataError("--teacher replay has one released completion per input: use --samples 1")
-        released = {ex.id: ex.completion for ex in examples}
-    if backend is None:
-        backend = make_backend(s.teacher, base_url=s.base_url, api_key_env=s.api_key_env, timeout=s.timeout,
-                               n_ctx=s.n_ctx, threads=s.threads, released=released)
 
-    # The prompt (replay has none: PaLM's prompt was never published)
-    builder = None
-    if not replay:
-        spec = prompt_for(task.name, s.prompt)
-        style = s.prompt_style if s.prompt_style != "auto" else (
-            spec.style or ("chat" if backend.name == "openai" else "completion"))
-        builder = PromptBuilder(spec, style=style, n_exemplars=s.exemplars)
-    stop = tuple(builder.stop) if builder else ()
-    params = [Sampling(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, stop=stop,
-                       seed=s.seed + k if s.temperature > 0 else None) for k in range(s.samples)]
+def _make_backend(settings: ExtractSettings, released: dict | None) -> Backend:
+    return make_backend(settings.teacher, base_url=settings.base_url, api_key_env=settings.api_key_env,
+                        timeout=settings.timeout, n_ctx=settings.n_ctx, threads=settings.threads, released=released)
 
-    # Which requests are already answered: one key per (input, sample)
-    def render(values: dict, where: str):
-        return builder.render(values, where) if builder else ""
 
-    keys: list[list[str]] = []
-    first_use: dict[str, tuple[int, int]] = {}
-    for i, ex in enumerate(examples):
-        values = prompt_values(ex)
-        prompt = render(values, f"input {ex.id}")
-        row_keys = [request_key(backend.name, backend.model, prompt, params[k].as_dict(), k,
-                                ex.id if backend.per_example else None) for k in range(s.samples)]
-        keys.append(row_keys)
-        for k, key in enumerate(row_keys):
-            first_use.setdefault(key, (i, k))
+def _cache_path(settings: ExtractSettings) -> Path:
+    return Path(settings.cache) if settings.cache else Path(settings.out) / "cache.sqlite"
 
-    out = Path(s.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_FILE).unlink(missing_ok=True)  # the folder is unfinished until the new manifest lands
-    cache_path = Path(s.cache) if s.cache else out / "cache.sqlite"
-    store = Cache(cache_path) if backend.cacheable else MemoryStore()
-    known = store.known(first_use)
-    jobs = (Job(key, functools.partial(render, prompt_values(examples[i]), f"input {examples[i].id}"),
-                params[k], examples[i].id)
-            for key, (i, k) in first_use.items() if key not in known)
 
-    # Send what is missing
+def _unfinished_folder(out: str) -> Path:
+    """OUT, without its manifest: the folder is unfinished until the new manifest lands."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    return folder
+
+
+def _send_missing(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
+                  known: set[str]) -> tuple[RunStats, float]:
+    """Send every request the cache cannot answer (runner.py); the run is logged in the cache."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(first_use), initial=len(known), unit="req", desc=f"extract {task.name}/{split}",
-               disable=not s.progress, dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-    runner = Runner(backend, store, concurrency=1 if backend.in_process else s.concurrency,
-                    limiter=RateLimiter(s.rpm, s.tpm), policy=RetryPolicy(retries=s.retries, base=s.backoff),
-                    timeout=s.timeout, budget=TokenBudget(s.max_tokens_budget), bar=bar)
+    bar = tqdm(total=len(plan.first_use), initial=len(known), unit="req",
+               desc=f"extract {inputs.task.name}/{inputs.split}", disable=not settings.progress,
+               dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+    runner = Runner(backend, store, concurrency=1 if backend.in_process else settings.concurrency,
+                    limiter=RateLimiter(settings.rpm, settings.tpm),
+                    policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
+                    timeout=settings.timeout, budget=TokenBudget(settings.max_tokens_budget), bar=bar)
     runner.cache_hits = len(known)
-    run_id = store.start_run(str(out)) if isinstance(store, Cache) else None
-    fetch_started = time.perf_counter()
+    run_id = store.start_run(settings.out)
+    started = time.perf_counter()
     try:
-        stats = asyncio.run(_fetch(runner, jobs, backend))
+        asyncio.run(_fetch(runner, plan.pending(known), backend))
     finally:
         bar.close()
-        st = runner.stats
-        if run_id is not None:
-            store.finish_run(run_id, st.requests_sent, st.answered, len(st.errors), st.prompt_tokens, st.completion_tokens)
-    fetch_seconds = time.perf_counter() - fetch_started
+        stats = runner.stats
+        store.finish_run(run_id, stats.requests_sent, stats.answered, len(stats.errors), stats.prompt_tokens,
+                         stats.completion_tokens)
+    return runner.stats, time.perf_counter() - started
 
-    tally = _write_rows(out / RATIONALES_FILE, task, examples, keys, store, stats, s.keep)
-    summary = tally.summary()
-    manifest = {
+
+def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
+              teacher: str | None, counts: dict, seconds: dict) -> dict:
+    """What was asked, of whom, what came back, and what it cost: written last into OUT."""
+    stats, summary, builder = counts["stats"], counts["tally"].summary(), plan.builder
+    task, split = inputs.task, inputs.split
+    return {
         "stage": "extract",
         "task": task.name, "split": split, "protocol": task.protocol,
-        "teacher": f"{backend.name}:{backend.model}" if given else s.teacher, "model": backend.model,
+        "teacher": teacher or f"{backend.name}:{backend.model}", "model": backend.model,
         "backend": backend.describe(),
         "prompt_hash": builder.hash if builder else None,
         "prompt_style": builder.style if builder else None,
         "prompt_source": builder.spec.source if builder else "released completions (prompt unpublished)",
         "exemplars": len(builder.spec.exemplars) if builder else None,
-        "sampling": {k: v for k, v in params[0].as_dict().items() if k != "seed"}, "samples": s.samples,
-        "keep": s.keep,
-        "inputs": len(examples), "requests": len(first_use), "cache_hits": len(known),
+        "sampling": {name: value for name, value in plan.params[0].as_dict().items() if name != "seed"},
+        "samples": settings.samples, "keep": settings.keep,
+        "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
         "failed": len(stats.errors), "not_sent": len(stats.not_sent),
         "stopped_by_budget": bool(stats.not_sent),
-        **{k: summary[k] for k in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors", "teacher_accuracy")},
+        **{name: summary[name] for name in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors",
+                                            "teacher_accuracy")},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens,
                    "total": stats.prompt_tokens + stats.completion_tokens},
-        "tokens_all_runs": store.totals() if isinstance(store, Cache) else None,
-        "seconds": round(time.perf_counter() - started, 3),
-        "request_seconds": round(fetch_seconds, 3),
-        "cache": str(cache_path) if isinstance(store, Cache) else None,
+        "tokens_all_runs": store.totals(),
+        "seconds": round(seconds["total"], 3),
+        "request_seconds": round(seconds["requests"], 3),
+        "cache": str(store.path) if store.path else None,
         "input_file": str(task.input_path(split)), "input_sha256": _file_hash(task.input_path(split)),
-        "settings": dataclasses.asdict(s),
+        "settings": dataclasses.asdict(settings),
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if isinstance(store, Cache):
-        store.close()
-    write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
-    return manifest
 
 
-def _write_rows(path: Path, task, examples, keys, store, stats, keep: str) -> Tally:
+def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, keep: str) -> Tally:
     """One row per input and sample, in input order, written atomically; answers are read back from the
     store a thousand inputs at a time, so that they are never all in memory."""
     tally = Tally()
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for start in range(0, len(examples), 1000):
-            chunk = range(start, min(start + 1000, len(examples)))
-            answers = store.get_many({key for i in chunk for key in keys[i]})
-            for i in chunk:
-                rows = []
-                for k, key in enumerate(keys[i]):
-                    error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
-                    rows.append(make_row(task, examples[i], k, answers.get(key), None if key in answers else error))
+    with tmp.open("w", encoding="utf-8") as file:
+        for start in range(0, len(plan.examples), 1000):
+            chunk = range(start, min(start + 1000, len(plan.examples)))
+            answers = store.get_many({key for index in chunk for key in plan.keys[index]})
+            for index in chunk:
+                rows = [make_row(task, plan.examples[index], sample, answers.get(key),
+                                 None if key in answers else _why_unanswered(key, stats))
+                        for sample, key in enumerate(plan.keys[index])]
                 for row, reason in zip(rows, mark_kept(task, rows, keep)):
                     tally.add(row, reason)
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    file.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)
     return tally
+
+
+def _why_unanswered(key: str, stats: RunStats) -> str:
+    return stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
 
 
 async def _fetch(runner: Runner, jobs, backend: Backend):
@@ -244,11 +217,8 @@ async def _fetch(runner: Runner, jobs, backend: Backend):
 def _file_hash(path: Path) -> str | None:
     if not path.is_file():
         return None
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
 
 def _versions() -> dict:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .backends import Backend, Completion, FatalError, RequestFailed, Sampling, TransientError
 from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
@@ -40,7 +40,7 @@ class RunStats:
 
 
 def prompt_chars(prompt: Prompt) -> int:
-    return len(prompt) if isinstance(prompt, str) else sum(len(m["content"]) + 8 for m in prompt)
+    return len(prompt) if isinstance(prompt, str) else sum(len(message["content"]) + 8 for message in prompt)
 
 
 class Runner:
@@ -60,22 +60,21 @@ class Runner:
         self._fatal: list[FatalError] = []
 
     async def run(self, jobs: Iterable[Job]) -> RunStats:
-        queue = iter(jobs)
-
-        async def worker() -> None:
-            for job in queue:  # one shared iterator: each job goes to exactly one worker
-                if self._fatal:
-                    return
-                try:
-                    await self._one(job)
-                except FatalError as e:
-                    self._fatal.append(e)
-                    return
-
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        queue = iter(jobs)  # one shared iterator: each job goes to exactly one worker
+        await asyncio.gather(*(self._worker(queue) for _ in range(self.concurrency)))
         if self._fatal:
             raise self._fatal[0]
         return self.stats
+
+    async def _worker(self, queue: Iterator[Job]) -> None:
+        for job in queue:
+            if self._fatal:
+                return
+            try:
+                await self._one(job)
+            except FatalError as error:
+                self._fatal.append(error)
+                return
 
     async def _one(self, job: Job) -> None:
         prompt = job.prompt()
@@ -111,9 +110,9 @@ class Runner:
                 if self.timeout and not self.backend.in_process:
                     return await asyncio.wait_for(call, self.timeout)
                 return await call
-            except (TransientError, asyncio.TimeoutError) as e:
-                retry_after = getattr(e, "retry_after", None)
-                reason = str(e) if isinstance(e, TransientError) else f"timed out after {self.timeout:g} s"
+            except (TransientError, asyncio.TimeoutError) as error:
+                retry_after = getattr(error, "retry_after", None)
+                reason = str(error) if isinstance(error, TransientError) else f"timed out after {self.timeout:g} s"
                 if retry_after:
                     self.limiter.pause(retry_after)
                 if attempt == self.policy.retries:
@@ -122,18 +121,19 @@ class Runner:
                 wait = self.policy.delay(attempt, retry_after)
                 log.info("retrying %s in %.2f s (attempt %d): %s", job.example_id, wait, attempt + 2, reason)
                 await asyncio.sleep(wait)
-            except RequestFailed as e:
-                return str(e)
+            except RequestFailed as error:
+                return str(error)
             except FatalError:
                 raise
-            except Exception as e:  # noqa: BLE001: one odd reply must not end a 500k-input run
-                return f"unexpected error: {type(e).__name__}: {self.backend.redact(str(e))[:300]}"
+            except Exception as error:  # noqa: BLE001: one odd reply must not end a 500k-input run
+                return f"unexpected error: {type(error).__name__}: {self.backend.redact(str(error))[:300]}"
         raise AssertionError("unreachable")
 
     def _progress(self) -> None:
         if self.bar is None:
             return
-        s = self.stats
+        stats = self.stats
         self.bar.update(1)
-        self.bar.set_postfix_str(f"hits={self.cache_hits} new={s.answered} failed={len(s.errors)} retries={s.retries} "
-                                 f"tokens={s.prompt_tokens + s.completion_tokens:,}", refresh=False)
+        self.bar.set_postfix_str(f"hits={self.cache_hits} new={stats.answered} failed={len(stats.errors)} "
+                                 f"retries={stats.retries} tokens={stats.prompt_tokens + stats.completion_tokens:,}",
+                                 refresh=False)

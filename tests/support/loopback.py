@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible server on 127.0.0.1, for the fault tests and the throughput benchmark.
+"""A scripted OpenAI-compatible server on 127.0.0.1, for the fault tests and the throughput benchmark
+(test support code, not part of the package).
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for /v1/completions and
 /v1/chat/completions. Requests are numbered in arrival order; `script[i]` decides what request i gets:
@@ -12,7 +13,7 @@ request is logged (number, path, prompt, outcome) so tests can check that each i
 With `think` set, answers carry that reasoning the way reasoning models' servers do: `reasoning_content`
 in chat replies, a leading `<think>...</think>` in completions.
 
-    python -m stepdistill.teacher.loopback --delay 0.2     # prints the base URL, serves until killed
+    python tests/support/loopback.py --delay 0.2    # prints the base URL, serves until killed
 """
 
 from __future__ import annotations
