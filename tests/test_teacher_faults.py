@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import openai  # noqa: F401  imported here: under load, importing it inside the first request can pass --timeout 1
 import pytest
 
 from stepdistill.errors import DataError

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import re
 import time
@@ -76,6 +77,28 @@ def split_think(text: str) -> tuple[str, str | None]:
     return text, None
 
 
+def completion_from_reply(reply: dict) -> Completion:
+    """A Completion from a /completions or /chat/completions reply body (live, or a Batch API result line's
+    response.body); TransientError when it has no usable choice."""
+    choices = reply.get("choices") if isinstance(reply, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if choice is None:
+        raise TransientError("reply without choices")
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+    else:
+        text, reasoning = choice.get("text") or "", None
+    if not isinstance(text, str):
+        raise TransientError("reply whose text is not a string")
+    text, think = split_think(text)
+    usage = reply.get("usage") or {}
+    return Completion(text=text, reasoning=reasoning if isinstance(reasoning, str) and reasoning else think,
+                      prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                      completion_tokens=int(usage.get("completion_tokens") or 0))
+
+
 def parse_retry_after(value: str | None) -> float | None:
     """Retry-After is seconds or an HTTP date; anything else is ignored."""
     if not value:
@@ -116,13 +139,13 @@ class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float | None = 120.0):
+                 timeout: float | None = 120.0, needs_key: bool = True):
         if not model:
             raise DataError("--teacher openai:MODEL needs a model name, e.g. openai:gpt-4o-mini")
         self.model, self.base_url, self.timeout = model, base_url, timeout
         self._key = os.environ.get(api_key_env, "")
         if not self._key:
-            if not base_url:
+            if not base_url and needs_key:
                 raise DataError(f"the OpenAI API needs a key: set ${api_key_env} (or --api-key-env NAME), "
                                 "or point --base-url at a server that needs none")
             self._key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) accept anything
@@ -130,10 +153,8 @@ class OpenAIBackend(Backend):
 
     def _connect(self):
         import openai
-        from openai.types import Completion as TextReply
-        from openai.types.chat import ChatCompletion as ChatReply
 
-        self._openai, self._reply_types = openai, {"chat": ChatReply, "text": TextReply}
+        self._openai = openai
         # max_retries=0: retries, backoff and Retry-After are ours (limits.py), counted and logged
         self.client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
         return self.client
@@ -141,45 +162,40 @@ class OpenAIBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url or "https://api.openai.com/v1"}
 
+    def sync_client(self):
+        """A blocking client for the Files and Batches API (--batch-submit), with the client's own retries."""
+        import openai
+
+        return openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=3, timeout=self.timeout)
+
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key and self._key != "no-key" else text
 
-    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
-        kw: dict = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
+    def request(self, prompt: Prompt, params: Sampling) -> tuple[str, dict]:
+        """The endpoint path and JSON body of one request: what is sent live and what a Batch API line holds."""
+        body: dict = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
         if params.top_p is not None:
-            kw["top_p"] = params.top_p
+            body["top_p"] = params.top_p
         if params.stop:
-            kw["stop"] = list(params.stop)
+            body["stop"] = list(params.stop)
         if params.seed is not None:
-            kw["seed"] = params.seed
-        # client.post (the client's documented way to send a body as it is) rather than the typed
-        # create(): create() re-validates every chat message against its TypedDicts, ~2 ms of CPU per
-        # 17-message few-shot request, which alone caps one process near 150 requests/s. Same client,
-        # same auth, timeouts and error types.
+            body["seed"] = params.seed
+        if isinstance(prompt, str):
+            return "/completions", {**body, "prompt": prompt}
+        return "/chat/completions", {**body, "messages": prompt}
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        path, body = self.request(prompt, params)
+        # client.post (the client's documented way to send a body as it is), the reply read as plain JSON,
+        # rather than the typed create(): create() re-validates every chat message against its TypedDicts,
+        # ~2 ms of CPU per 17-message few-shot request, which alone caps one process near 150 requests/s.
+        # Same client, same auth, timeouts and error types.
         client = self.client or self._connect()
         try:
-            if not isinstance(prompt, str):
-                response = await client.post("/chat/completions", cast_to=self._reply_types["chat"],
-                                                  body={**kw, "messages": prompt})
-                choice = response.choices[0] if response.choices else None
-                message = choice.message if choice else None
-                text = (message.content or "") if message else None
-                reasoning = (getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
-                             if message else None)
-            else:
-                response = await client.post("/completions", cast_to=self._reply_types["text"],
-                                                  body={**kw, "prompt": prompt})
-                choice = response.choices[0] if response.choices else None
-                text, reasoning = (choice.text or "") if choice else None, None
+            reply = json.loads(await client.post(path, cast_to=str, body=body))
         except Exception as error:  # noqa: BLE001: mapped to the three kinds of failure below
             raise self._classify(error) from None
-        if text is None:
-            raise TransientError("reply without choices")
-        text, think = split_think(text)
-        usage = getattr(response, "usage", None)
-        return Completion(text=text, reasoning=reasoning if isinstance(reasoning, str) and reasoning else think,
-                          prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                          completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+        return completion_from_reply(reply)
 
     def _classify(self, error: Exception) -> Exception:
         openai = self._openai
@@ -311,16 +327,24 @@ class FakeBackend(Backend):
 _SPEC = re.compile(r"^(openai|local|replay)(?::(.*))?$")
 
 
-def make_backend(spec: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+def make_backend(spec: str, *, base_url: str | list[str] | None = None, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float | None = 120.0, n_ctx: int = 8192, threads: int = 2,
-                 released: dict[str, str] | None = None) -> Backend:
-    """`openai:MODEL`, `local[:PATH.gguf]` or `replay` (needs the released completions)."""
+                 released: dict[str, str] | None = None, needs_key: bool = True) -> Backend:
+    """`openai:MODEL`, `local[:PATH.gguf]` or `replay` (needs the released completions). Several base URLs
+    make one backend over replicas (replicas.py). needs_key=False: nothing will be sent (export, import,
+    estimate), so a missing API key is no error."""
     match = _SPEC.match(spec or "")
     if match is None:
         raise DataError(f"unknown teacher '{spec}' (expected openai:MODEL, local[:PATH.gguf] or replay)")
     kind, arg = match.group(1), match.group(2)
     if kind == "openai":
-        return OpenAIBackend(arg or "", base_url=base_url, api_key_env=api_key_env, timeout=timeout)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [None])
+        endpoints = [OpenAIBackend(arg or "", base_url=url, api_key_env=api_key_env, timeout=timeout,
+                                   needs_key=needs_key) for url in urls]
+        if len(endpoints) == 1:
+            return endpoints[0]
+        from .replicas import ReplicaBackend
+        return ReplicaBackend(endpoints)
     if kind == "local":
         return LocalBackend(arg or None, n_ctx=n_ctx, n_threads=threads)
     if released is None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -28,6 +29,12 @@ CREATE TABLE IF NOT EXISTS answers (
     reasoning TEXT,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    error TEXT NOT NULL,
+    source TEXT,
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -88,6 +95,43 @@ class Cache:
                         (key, backend, model, answer.text, answer.reasoning, answer.prompt_tokens,
                          answer.completion_tokens, time.time()))
 
+    @contextmanager
+    def transaction(self):
+        """All or nothing: an import that meets a bad line leaves the cache as it was."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def add_answer(self, key: str, backend: str, model: str, answer: Completion) -> bool:
+        """Store an answer unless the key already has one (an import never replaces); True if added."""
+        added = self.db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                (key, backend, model, answer.text, answer.reasoning, answer.prompt_tokens,
+                                 answer.completion_tokens, time.time())).rowcount == 1
+        if added:
+            self.db.execute("DELETE FROM failures WHERE key = ?", (key,))
+        return added
+
+    def record_failure(self, key: str, error: str, source: str) -> None:
+        """A request that came back as an error (e.g. a Batch API error line); the next run asks again."""
+        self.db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (key, error, source, time.time()))
+
+    def failures(self, keys: Iterable[str]) -> dict[str, str]:
+        keys, found = list(keys), {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT key, error FROM failures WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def mean_completion_tokens(self, model: str) -> float | None:
+        """Mean completion length of this model's cached answers (None without any): the estimate's guess."""
+        return self.db.execute("SELECT AVG(completion_tokens) FROM answers WHERE model = ? AND completion_tokens > 0",
+                               (model,)).fetchone()[0]
+
     def start_run(self, out: str) -> int:
         return self.db.execute("INSERT INTO runs (started, out) VALUES (?, ?)", (time.time(), out)).lastrowid
 
@@ -139,6 +183,9 @@ class MemoryStore:
         pass
 
     def totals(self) -> None:
+        return None
+
+    def mean_completion_tokens(self, model: str) -> None:
         return None
 
     def close(self) -> None:

@@ -28,11 +28,15 @@ from ..cliargs import option
 from ..errors import DataError
 from ..jsonio import write_json
 from .backends import Backend, make_backend
-from .cache import open_store
+from .batchapi import submit_batches
+from .batchfiles import estimate, export_requests, import_results
+from .cache import MemoryStore, open_store
+from .cost import Prices, cost_summary, load_prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
 from .runner import Runner, RunStats
+from .tokens import make_counter
 
 log = logging.getLogger("stepdistill.teacher")
 
@@ -59,8 +63,23 @@ class ExtractSettings:
     retries: int = option(6, "retries after a 429, 5xx, timeout, broken connection or malformed reply")
     backoff: float = option(1.0, "first retry delay in seconds; doubles each retry, with jitter (Retry-After wins)")
     max_tokens_budget: int | None = option(None, "stop cleanly before this run's prompt + completion tokens could exceed N")
+    price_in: float | None = option(None, "USD per million prompt tokens (for the manifest's cost, --max-cost, --estimate)")
+    price_out: float | None = option(None, "USD per million completion tokens")
+    price_file: str | None = option(None, "YAML with 'input' and 'output' prices, flat or under the model's name")
+    max_cost: float | None = option(None, "stop cleanly before this run's estimated cost could exceed N USD (needs prices)")
+    estimate: bool = option(False, "print the requests, tokens and cost the uncached inputs would take; send nothing")
+    tokenizer: str = option("auto", "prompt token counter for --estimate and exports: auto, chars, hf:NAME, "
+                                    "gguf:PATH or tiktoken:ENCODING (see teacher/tokens.py)")
+    export_requests: str | None = option(None, "write OpenAI Batch API request files for the uncached requests to DIR "
+                                               "(shards of <= 50,000 lines, 200 MB) and stop")
+    import_results: list[str] = option([], "read Batch API result/error files (OpenAI's or vllm run-batch's) into "
+                                           "the cache and stop; then run extract as usual")
+    batch_submit: bool = option(False, "send the uncached requests through the OpenAI Batch API (upload, create, "
+                                       "poll, download, import); resumes polling after a kill")
+    batch_poll: float = option(30.0, "--batch-submit: first wait between status checks, seconds (grows x1.5 to 10 min)")
     cache: str | None = option(None, "SQLite answers cache (default: OUT/cache.sqlite); share one to reuse answers across runs")
-    base_url: str | None = option(None, "openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: OpenAI)")
+    base_url: list[str] = option([], "openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: OpenAI); "
+                                     "several (repeat the flag): replicas, least outstanding requests first")
     api_key_env: str = option("OPENAI_API_KEY", "openai: environment variable holding the API key (never written anywhere)")
     prompt: str | None = option(None, "prompt template file (.yaml or .j2) for your own task or to replace a built-in prompt")
     prompt_style: str = option("auto", "completion, chat, or auto (the template's style; else chat for openai:, "
@@ -83,6 +102,16 @@ class ExtractSettings:
             raise DataError("--limit must be at least 1")
         if self.timeout <= 0 or self.backoff < 0:
             raise DataError("--timeout must be positive and --backoff not negative")
+        self.base_url = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
+        self.import_results = [self.import_results] if isinstance(self.import_results, str) else list(self.import_results)
+        modes = [name for name, on in (("--estimate", self.estimate), ("--export-requests", self.export_requests),
+                                       ("--import-results", self.import_results), ("--batch-submit", self.batch_submit)) if on]
+        if len(modes) > 1:
+            raise DataError(f"{' and '.join(modes)} do different things: give one at a time")
+        if self.max_cost is not None and (self.price_file is None and (self.price_in is None or self.price_out is None)):
+            raise DataError("--max-cost needs prices: --price-in and --price-out, or --price-file")
+        if self.batch_poll <= 0:
+            raise DataError("--batch-poll must be positive")
 
 
 def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> dict:
@@ -93,13 +122,18 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     teacher = settings.teacher if backend is None else None
     backend = backend or _make_backend(settings, inputs.released)
     builder = prompt_builder(settings, inputs.task.name, backend)
-    plan = RequestPlan(inputs.examples, builder, sampling(settings, builder), backend)
+    plan = RequestPlan(inputs.examples, builder, sampling(settings, builder), backend,
+                       label=f"{inputs.task.name}/{inputs.split}")
+    prices = load_prices(settings.price_in, settings.price_out, settings.price_file, backend.model)
+    if settings.estimate or settings.export_requests or settings.import_results:
+        return _without_requests(settings, plan, backend, prices)
     out = _unfinished_folder(settings.out)
     with open_store(backend, _cache_path(settings)) as store:
         known = store.known(plan.first_use)
-        stats, request_seconds = _send_missing(settings, inputs, plan, backend, store, known)
+        send = submit_batches if settings.batch_submit else _send_missing
+        stats, request_seconds = send(settings, plan, backend, store, known, prices)
         tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
-        manifest = _manifest(settings, inputs, plan, backend, store, teacher,
+        manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
                              counts={"cache_hits": len(known), "stats": stats, "tally": tally},
                              seconds={"total": time.perf_counter() - started, "requests": request_seconds})
     write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
@@ -107,8 +141,28 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
 
 
 def _make_backend(settings: ExtractSettings, released: dict | None) -> Backend:
+    sends = not (settings.estimate or settings.export_requests or settings.import_results)
     return make_backend(settings.teacher, base_url=settings.base_url, api_key_env=settings.api_key_env,
-                        timeout=settings.timeout, n_ctx=settings.n_ctx, threads=settings.threads, released=released)
+                        timeout=settings.timeout, n_ctx=settings.n_ctx, threads=settings.threads, released=released,
+                        needs_key=sends)
+
+
+def _without_requests(settings: ExtractSettings, plan: RequestPlan, backend: Backend, prices: Prices) -> dict:
+    """--import-results, --estimate or --export-requests: the batch side of the stage (batchfiles.py); no
+    request is sent and OUT gets no rationales file."""
+    cache_path = _cache_path(settings)
+    if settings.import_results:
+        with open_store(backend, cache_path) as store:
+            return {"mode": "import", **import_results(settings.import_results, plan, store, backend)}
+    store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
+    with store:
+        known = store.known(plan.first_use)
+        counter = make_counter(settings.tokenizer, backend)
+        completion_each = store.mean_completion_tokens(backend.model) or settings.max_tokens
+        if settings.estimate:
+            return {"mode": "estimate", **estimate(plan, known, counter, completion_each, prices)}
+        return {"mode": "export", "folder": settings.export_requests,
+                **export_requests(Path(settings.export_requests), plan, known, backend, counter, completion_each, prices)}
 
 
 def _cache_path(settings: ExtractSettings) -> Path:
@@ -123,18 +177,19 @@ def _unfinished_folder(out: str) -> Path:
     return folder
 
 
-def _send_missing(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
-                  known: set[str]) -> tuple[RunStats, float]:
+def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend, store, known: set[str],
+                  prices: Prices) -> tuple[RunStats, float]:
     """Send every request the cache cannot answer (runner.py); the run is logged in the cache."""
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(plan.first_use), initial=len(known), unit="req",
-               desc=f"extract {inputs.task.name}/{inputs.split}", disable=not settings.progress,
+               desc=f"extract {plan.label}", disable=not settings.progress,
                dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
     runner = Runner(backend, store, concurrency=1 if backend.in_process else settings.concurrency,
                     limiter=RateLimiter(settings.rpm, settings.tpm),
                     policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
-                    timeout=settings.timeout, budget=TokenBudget(settings.max_tokens_budget), bar=bar)
+                    timeout=settings.timeout, budget=TokenBudget(settings.max_tokens_budget),
+                    cost_budget=TokenBudget(settings.max_cost), prices=prices, bar=bar)
     runner.cache_hits = len(known)
     run_id = store.start_run(settings.out)
     started = time.perf_counter()
@@ -149,7 +204,7 @@ def _send_missing(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, 
 
 
 def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
-              teacher: str | None, counts: dict, seconds: dict) -> dict:
+              teacher: str | None, prices: Prices, counts: dict, seconds: dict) -> dict:
     """What was asked, of whom, what came back, and what it cost: written last into OUT."""
     stats, summary, builder = counts["stats"], counts["tally"].summary(), plan.builder
     task, split = inputs.task, inputs.split
@@ -173,6 +228,10 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens,
                    "total": stats.prompt_tokens + stats.completion_tokens},
         "tokens_all_runs": store.totals(),
+        "cost": cost_summary(prices, {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
+                             store.totals()),
+        "stopped_by_cost": bool(stats.not_sent) and settings.max_cost is not None,
+        "batch_submit": settings.batch_submit,
         "seconds": round(seconds["total"], 3),
         "request_seconds": round(seconds["requests"], 3),
         "cache": str(store.path) if store.path else None,

@@ -79,8 +79,9 @@ class RequestPlan:
     """The keys of every (input, sample); `first_use` maps each distinct key to the first place it is
     needed (two inputs with the same prompt share one request)."""
 
-    def __init__(self, examples: list, builder: PromptBuilder | None, params: list[Sampling], backend: Backend):
-        self.examples, self.builder, self.params = examples, builder, params
+    def __init__(self, examples: list, builder: PromptBuilder | None, params: list[Sampling], backend: Backend,
+                 label: str = ""):
+        self.examples, self.builder, self.params, self.label = examples, builder, params, label
         self.backend_name, self.model = backend.name, backend.model
         self.keys: list[tuple[str, ...]] = []
         self.first_use: dict[str, tuple[int, int]] = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from .backends import Backend, Completion, FatalError, RequestFailed, Sampling, TransientError
+from .cost import Prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
 from .prompts import Prompt
 
@@ -46,13 +47,16 @@ def prompt_chars(prompt: Prompt) -> int:
 class Runner:
     def __init__(self, backend: Backend, store, *, concurrency: int = 8, limiter: RateLimiter | None = None,
                  policy: RetryPolicy | None = None, timeout: float | None = None,
-                 budget: TokenBudget | None = None, bar=None):
+                 budget: TokenBudget | None = None, cost_budget: TokenBudget | None = None,
+                 prices: Prices | None = None, bar=None):
         self.backend, self.store = backend, store
         self.concurrency = max(1, concurrency)
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.budget = budget or TokenBudget(None)
+        self.cost_budget = cost_budget or TokenBudget(None)  # the same accounting, in USD (--max-cost)
+        self.prices = prices or Prices()
         self.estimator = TokenEstimator()
         self.bar = bar
         self.cache_hits = 0  # shown on the progress bar
@@ -79,11 +83,13 @@ class Runner:
     async def _one(self, job: Job) -> None:
         prompt = job.prompt()
         chars = prompt_chars(prompt)
-        estimate = self.estimator.prompt_tokens(chars) + job.params.max_tokens
-        if not self.budget.reserve(estimate):
+        prompt_estimate = self.estimator.prompt_tokens(chars)
+        estimate = prompt_estimate + job.params.max_tokens
+        cost_estimate = self.prices.cost(prompt_estimate, job.params.max_tokens) or 0.0
+        if not self._reserve(estimate, cost_estimate):
             self.stats.not_sent.add(job.key)
             return
-        spent = 0
+        spent, spent_cost = 0, 0.0
         try:
             result = await self._attempts(job, prompt, estimate)
             if isinstance(result, Completion):
@@ -92,13 +98,25 @@ class Runner:
                 self.stats.prompt_tokens += result.prompt_tokens
                 self.stats.completion_tokens += result.completion_tokens
                 spent = result.prompt_tokens + result.completion_tokens
+                spent_cost = self.prices.cost(result.prompt_tokens, result.completion_tokens) or 0.0
                 self.estimator.observe(chars, result.prompt_tokens)
             else:
                 self.stats.errors[job.key] = result
                 log.warning("request for %s failed: %s", job.example_id, result)
         finally:
             self.budget.settle(estimate, spent)
+            self.cost_budget.settle(cost_estimate, spent_cost)
         self._progress()
+
+    def _reserve(self, tokens: int, cost: float) -> bool:
+        """Room in both budgets (tokens, USD), or neither is touched."""
+        if not self.budget.reserve(tokens):
+            return False
+        if not self.cost_budget.reserve(cost):
+            self.budget.settle(tokens, 0)
+            self.budget.exhausted = True
+            return False
+        return True
 
     async def _attempts(self, job: Job, prompt: Prompt, estimate: int) -> Completion | str:
         """The answer, or why there is none after every retry."""
