@@ -1,12 +1,19 @@
 """`stepdistill extract`: ask a teacher LLM for a rationale and a label for every input of a split.
 
 Reads top to bottom: settings; the inputs; the prompt; the backend; which requests the cache already
-answers; send the rest (runner.py); write DIR/rationales.jsonl, then DIR/manifest.json last. Killed at
-any point, the same command resumes: answers are committed to the SQLite cache as they arrive.
+answers (plan.py); send the rest (runner.py; or through the Batch API, batchapi.py); write
+DIR/rationales.jsonl, then DIR/manifest.json last. Killed at any point, the same command resumes: answers
+are committed to the SQLite cache as they arrive. --estimate, --export-requests and --import-results
+send nothing and write no rationales (batchfiles.py).
 
     stepdistill extract --task svamp --split train --teacher openai:gpt-4o-mini --out runs/svamp-teacher
     stepdistill extract --task svamp --teacher local --limit 30 --max-tokens 96 --out /tmp/svamp-local
     stepdistill extract --task cqa --teacher replay --out runs/cqa-palm     # the released completions
+    stepdistill extract ... --estimate --price-in 0.15 --price-out 0.60   # requests, tokens, cost; sends nothing
+    stepdistill extract ... --export-requests runs/requests               # Batch API JSONL shards
+    stepdistill extract ... --import-results out.jsonl errors.jsonl       # then the same command again
+    stepdistill extract ... --batch-submit                                 # the OpenAI Batch API, end to end
+    stepdistill extract ... --base-url http://gpu1:8000/v1 --base-url http://gpu2:8000/v1   # replicas
 """
 
 from __future__ import annotations
