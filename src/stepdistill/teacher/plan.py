@@ -85,9 +85,10 @@ class RequestPlan:
         self.backend_name, self.model = backend.name, backend.model
         self.keys: list[tuple[str, ...]] = []
         self.first_use: dict[str, tuple[int, int]] = {}
+        param_dicts = [one.as_dict() for one in params]  # once, not per input: asdict() is slow
         for index, example in enumerate(examples):
             prompt = self.prompt(example)
-            row_keys = tuple(request_key(backend.name, backend.model, prompt, self.params[sample].as_dict(), sample,
+            row_keys = tuple(request_key(backend.name, backend.model, prompt, param_dicts[sample], sample,
                                          example.id if backend.per_example else None)
                              for sample in range(len(params)))
             self.keys.append(row_keys)
