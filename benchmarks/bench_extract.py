@@ -165,13 +165,16 @@ def run_phase(phase: str, settings: dict) -> dict:
     """One phase in this process (called as `--phase NAME --settings JSON`): seconds and peak memory."""
     import resource
 
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    base_rss, cpu_before = before.ru_maxrss / 1024, before.ru_utime + before.ru_stime
     started = time.perf_counter()
     manifest = run_extract(ExtractSettings(**settings))
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before  # what the wall time would be with a core to itself
+    peak = usage.ru_maxrss / 1024
     keep = ("requests", "imported", "already_cached", "cache_hits", "requests_sent", "answered", "rows", "shards")
-    return {"phase": phase, "seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1),
+    return {"phase": phase, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_mb": round(peak, 1),
             "rss_before_mb": round(base_rss, 1), **{name: manifest[name] for name in keep if name in manifest}}
 
 

@@ -220,3 +220,21 @@ def test_modes_refuse_each_other_and_cost_caps_need_prices(tmp_path, data_dir):
         batch_settings(tmp_path, data_dir, max_cost=1.0)
     with pytest.raises(DataError, match="needs an openai: teacher"):
         run_extract(batch_settings(tmp_path, data_dir, teacher="replay", export_requests=str(tmp_path / "x")))
+
+
+def test_a_plan_met_before_is_read_back_and_any_change_makes_a_new_one(tmp_path, data_dir):
+    from stepdistill.teacher.backends import FakeBackend
+    from stepdistill.teacher.cache import Cache as AnswersCache
+
+    first = FakeBackend()
+    run_extract(batch_settings(tmp_path, data_dir, teacher="openai:x", limit=4), backend=first)
+    with AnswersCache(tmp_path / "out" / "cache.sqlite") as cache:
+        assert cache.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 1
+    again = FakeBackend()
+    manifest = run_extract(batch_settings(tmp_path, data_dir, teacher="openai:x", limit=4), backend=again)
+    assert again.calls == [] and manifest["cache_hits"] == 4  # the remembered keys are the same requests
+    changed = FakeBackend()
+    run_extract(batch_settings(tmp_path, data_dir, teacher="openai:x", limit=4, exemplars=2), backend=changed)
+    assert len(changed.calls) == 4  # another prompt: another plan, new requests
+    with AnswersCache(tmp_path / "out" / "cache.sqlite") as cache:
+        assert cache.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 2

@@ -37,6 +37,11 @@ CREATE TABLE IF NOT EXISTS failures (
     source TEXT,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS plans (
+    id TEXT PRIMARY KEY,
+    keys BLOB NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL,
@@ -132,6 +137,19 @@ class Cache:
         return self.db.execute("SELECT AVG(completion_tokens) FROM answers WHERE model = ? AND completion_tokens > 0",
                                (model,)).fetchone()[0]
 
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> list[tuple[str, ...]] | None:
+        """The keys of a plan met before (plan.py), or None."""
+        row = self.db.execute("SELECT keys FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None or len(row[0]) != inputs * samples * 32:
+            return None
+        blob, width = row[0], 32 * samples
+        return [tuple(blob[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
+                for start in range(0, len(blob), width)]
+
+    def remember_plan(self, plan_id: str, keys: list[tuple[str, ...]]) -> None:
+        blob = b"".join(bytes.fromhex(key) for row_keys in keys for key in row_keys)
+        self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", (plan_id, blob, time.time()))
+
     def start_run(self, out: str) -> int:
         return self.db.execute("INSERT INTO runs (started, out) VALUES (?, ?)", (time.time(), out)).lastrowid
 
@@ -187,6 +205,12 @@ class MemoryStore:
 
     def mean_completion_tokens(self, model: str) -> None:
         return None
+
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> None:
+        return None
+
+    def remember_plan(self, plan_id: str, keys: list) -> None:
+        pass
 
     def close(self) -> None:
         pass

@@ -128,14 +128,12 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     inputs = load_inputs(settings, replay=settings.teacher == "replay" and backend is None)
     teacher = settings.teacher if backend is None else None
     backend = backend or _make_backend(settings, inputs.released)
-    builder = prompt_builder(settings, inputs.task.name, backend)
-    plan = RequestPlan(inputs.examples, builder, sampling(settings, builder), backend,
-                       label=f"{inputs.task.name}/{inputs.split}")
     prices = load_prices(settings.price_in, settings.price_out, settings.price_file, backend.model)
     if settings.estimate or settings.export_requests or settings.import_results:
-        return _without_requests(settings, plan, backend, prices)
+        return _without_requests(settings, inputs, backend, prices)
     out = _unfinished_folder(settings.out)
     with open_store(backend, _cache_path(settings)) as store:
+        plan = _plan(settings, inputs, backend, store)
         known = store.known(plan.first_use)
         send = submit_batches if settings.batch_submit else _send_missing
         stats, request_seconds = send(settings, plan, backend, store, known, prices)
@@ -154,15 +152,23 @@ def _make_backend(settings: ExtractSettings, released: dict | None) -> Backend:
                         needs_key=sends)
 
 
-def _without_requests(settings: ExtractSettings, plan: RequestPlan, backend: Backend, prices: Prices) -> dict:
+def _plan(settings: ExtractSettings, inputs: Inputs, backend: Backend, store) -> RequestPlan:
+    builder = prompt_builder(settings, inputs.task.name, backend)
+    return RequestPlan(inputs.examples, builder, sampling(settings, builder), backend,
+                       label=f"{inputs.task.name}/{inputs.split}", memo=store)
+
+
+def _without_requests(settings: ExtractSettings, inputs: Inputs, backend: Backend, prices: Prices) -> dict:
     """--import-results, --estimate or --export-requests: the batch side of the stage (batchfiles.py); no
     request is sent and OUT gets no rationales file."""
     cache_path = _cache_path(settings)
     if settings.import_results:
         with open_store(backend, cache_path) as store:
+            plan = _plan(settings, inputs, backend, store)
             return {"mode": "import", **import_results(settings.import_results, plan, store, backend)}
     store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
     with store:
+        plan = _plan(settings, inputs, backend, store)
         known = store.known(plan.first_use)
         counter = make_counter(settings.tokenizer, backend)
         completion_each = store.mean_completion_tokens(backend.model) or settings.max_tokens

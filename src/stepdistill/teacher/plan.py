@@ -8,6 +8,8 @@ key, for a request), never held for every input at once.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -75,25 +77,46 @@ def sampling(settings, builder: PromptBuilder | None) -> list[Sampling]:
             for sample in range(settings.samples)]
 
 
+PLAN_VERSION = 1  # bump when request_key or prompt rendering changes meaning
+
+
 class RequestPlan:
     """The keys of every (input, sample); `first_use` maps each distinct key to the first place it is
-    needed (two inputs with the same prompt share one request)."""
+    needed (two inputs with the same prompt share one request).
+
+    Keys cost a prompt rendering and a hash per input. With a `memo` (the answers cache), a plan met
+    before is read back instead: its id hashes everything the keys depend on (backend, model, prompt
+    template, sampling, and every input's prompt values), so any change makes a new plan."""
 
     def __init__(self, examples: list, builder: PromptBuilder | None, params: list[Sampling], backend: Backend,
-                 label: str = ""):
+                 label: str = "", memo=None):
         self.examples, self.builder, self.params, self.label = examples, builder, params, label
-        self.backend_name, self.model = backend.name, backend.model
         self.keys: list[tuple[str, ...]] = []
         self.first_use: dict[str, tuple[int, int]] = {}
         param_dicts = [one.as_dict() for one in params]  # once, not per input: asdict() is slow
-        for index, example in enumerate(examples):
-            prompt = self.prompt(example)
-            row_keys = tuple(request_key(backend.name, backend.model, prompt, param_dicts[sample], sample,
-                                         example.id if backend.per_example else None)
-                             for sample in range(len(params)))
-            self.keys.append(row_keys)
+        plan_id = self._identity(backend, param_dicts) if memo is not None else None
+        remembered = memo.plan_keys(plan_id, len(examples), len(params)) if plan_id else None
+        self.keys = remembered or [self._keys_of(example, backend, param_dicts) for example in examples]
+        if plan_id and remembered is None:
+            memo.remember_plan(plan_id, self.keys)
+        for index, row_keys in enumerate(self.keys):
             for sample, key in enumerate(row_keys):
                 self.first_use.setdefault(key, (index, sample))
+
+    def _keys_of(self, example, backend: Backend, param_dicts: list[dict]) -> tuple[str, ...]:
+        prompt = self.prompt(example)
+        return tuple(request_key(backend.name, backend.model, prompt, param_dicts[sample], sample,
+                                 example.id if backend.per_example else None) for sample in range(len(param_dicts)))
+
+    def _identity(self, backend: Backend, param_dicts: list[dict]) -> str:
+        digest = hashlib.sha256(json.dumps(
+            {"version": PLAN_VERSION, "backend": backend.name, "model": backend.model, "per_example": backend.per_example,
+             "prompt": [self.builder.hash, self.builder.style] if self.builder else None, "params": param_dicts},
+            sort_keys=True).encode())
+        for example in self.examples:
+            digest.update(json.dumps(prompt_values(example), sort_keys=True, ensure_ascii=False, default=str).encode())
+            digest.update(b"\n")
+        return digest.hexdigest()
 
     def prompt(self, example) -> Prompt:
         return self.builder.render(prompt_values(example), f"input {example.id}") if self.builder else ""
