@@ -117,6 +117,9 @@ class ExtractSettings:
             raise DataError(f"{' and '.join(modes)} do different things: give one at a time")
         if self.max_cost is not None and (self.price_file is None and (self.price_in is None or self.price_out is None)):
             raise DataError("--max-cost needs prices: --price-in and --price-out, or --price-file")
+        if (self.export_requests or self.batch_submit) and not self.teacher.startswith("openai:"):
+            raise DataError("--export-requests and --batch-submit write OpenAI Batch API requests: they need an "
+                            f"openai: teacher, not '{self.teacher}'")
         if self.batch_poll <= 0:
             raise DataError("--batch-poll must be positive")
 
