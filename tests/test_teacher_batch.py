@@ -218,7 +218,7 @@ def test_modes_refuse_each_other_and_cost_caps_need_prices(tmp_path, data_dir):
         batch_settings(tmp_path, data_dir, estimate=True, export_requests=str(tmp_path))
     with pytest.raises(DataError, match="--max-cost needs prices"):
         batch_settings(tmp_path, data_dir, max_cost=1.0)
-    with pytest.raises(DataError, match="needs an openai: teacher"):
+    with pytest.raises(DataError, match="need an openai: teacher"):
         run_extract(batch_settings(tmp_path, data_dir, teacher="replay", export_requests=str(tmp_path / "x")))
 
 
