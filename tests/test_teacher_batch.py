@@ -238,3 +238,11 @@ def test_a_plan_met_before_is_read_back_and_any_change_makes_a_new_one(tmp_path,
     assert len(changed.calls) == 4  # another prompt: another plan, new requests
     with AnswersCache(tmp_path / "out" / "cache.sqlite") as cache:
         assert cache.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 2
+
+
+def test_batch_submit_refuses_a_batch_that_could_pass_max_cost(tmp_path, data_dir):
+    with LoopbackServer() as server:
+        with pytest.raises(DataError, match="more than --max-cost 0.01; nothing was submitted"):
+            run_extract(batch_settings(tmp_path, data_dir, base_url=server.url, batch_submit=True,
+                                       price_in=10.0, price_out=10.0, max_cost=0.01))
+    assert server.api_log == []

@@ -63,6 +63,11 @@ def submit_batches(settings, plan, backend, store, known: set[str], prices) -> t
 
 def _export(folder: Path, plan, known, backend, settings, prices) -> list[dict]:
     manifest = export_requests(folder, plan, known, backend, approximate(), settings.max_tokens, prices)
+    cost = manifest["estimated_cost_usd"]
+    if settings.max_cost is not None and cost is not None and cost > settings.max_cost:
+        raise DataError(f"these {manifest['requests']} requests could cost up to ${cost:,.4f} (prompts counted by "
+                        f"{manifest['tokenizer']}, --max-tokens each), more than --max-cost {settings.max_cost:g}; "
+                        "nothing was submitted (use --limit, or export and submit part of the shards)")
     return [{"file": shard["file"], "requests": shard["requests"], "input_file_id": None, "batch_id": None,
              "status": None, "imported": False} for shard in manifest["files"]]
 
