@@ -65,11 +65,11 @@ def stop(proc) -> None:
 
 
 def extract(url: str, out: Path, cache: Path, **kw) -> tuple[float, dict]:
-    s = ExtractSettings(teacher=f"openai:{kw.pop('model', 'loopback')}", base_url=url, out=str(out),
+    settings = ExtractSettings(teacher=f"openai:{kw.pop('model', 'loopback')}", base_url=url, out=str(out),
                         cache=str(cache), keep="all", **kw)
-    t = time.perf_counter()
-    manifest = run_extract(s)
-    return time.perf_counter() - t, manifest
+    started = time.perf_counter()
+    manifest = run_extract(settings)
+    return time.perf_counter() - started, manifest
 
 
 def bench_loopback(args, data: Path) -> dict:
@@ -77,18 +77,18 @@ def bench_loopback(args, data: Path) -> dict:
     ideal = args.concurrency / args.delay
     cold, warm = [], []
     try:
-        for r in range(args.repeats):
+        for run in range(args.repeats):
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
                 kw = dict(task="cqa", split="train", limit=args.inputs, data_dir=str(data), concurrency=args.concurrency,
                           max_tokens=128, timeout=30)
-                secs, m = extract(url, tmp / "out", tmp / "cache.sqlite", **kw)
-                assert m["answered"] == args.inputs and m["failed"] == 0, m
+                secs, manifest = extract(url, tmp / "out", tmp / "cache.sqlite", **kw)
+                assert manifest["answered"] == args.inputs and manifest["failed"] == 0, manifest
                 cold.append(secs)
-                secs, m = extract(url, tmp / "out", tmp / "cache.sqlite", **kw)
-                assert m["requests_sent"] == 0 and m["cache_hits"] == args.inputs, m
+                secs, manifest = extract(url, tmp / "out", tmp / "cache.sqlite", **kw)
+                assert manifest["requests_sent"] == 0 and manifest["cache_hits"] == args.inputs, manifest
                 warm.append(secs)
-            print(f"run {r + 1}: cold {cold[-1]:.2f} s ({args.inputs / cold[-1]:.1f} req/s, "
+            print(f"run {run + 1}: cold {cold[-1]:.2f} s ({args.inputs / cold[-1]:.1f} req/s, "
                   f"{100 * args.inputs / cold[-1] / ideal:.1f}% of ideal), warm {warm[-1]:.2f} s", file=sys.stderr)
     finally:
         stop(proc)
@@ -110,14 +110,14 @@ def bench_llama(args, data: Path, threads: int) -> dict:
         for style in ("completion", "chat"):
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
-                secs, m = extract(url, tmp / "out", tmp / "cache.sqlite", model="smollm2", task="svamp", split="test",
+                secs, manifest = extract(url, tmp / "out", tmp / "cache.sqlite", model="smollm2", task="svamp", split="test",
                                   limit=args.llama_inputs, data_dir=str(data), concurrency=4,
                                   max_tokens=args.llama_max_tokens, timeout=600, prompt_style=style)
             results.append({"style": style, "inputs": args.llama_inputs, "seconds": round(secs, 1),
                             "rps": round(args.llama_inputs / secs, 2),
-                            "prompt_tokens": m["tokens"]["prompt"], "completion_tokens": m["tokens"]["completion"],
-                            "completion_tokens_per_s": round(m["tokens"]["completion"] / secs, 1),
-                            "parsed": m["parsed"], "teacher_accuracy": m["teacher_accuracy"]})
+                            "prompt_tokens": manifest["tokens"]["prompt"], "completion_tokens": manifest["tokens"]["completion"],
+                            "completion_tokens_per_s": round(manifest["tokens"]["completion"] / secs, 1),
+                            "parsed": manifest["parsed"], "teacher_accuracy": manifest["teacher_accuracy"]})
             print(f"llama.cpp, {threads} thread(s), {style}: {results[-1]}", file=sys.stderr)
     finally:
         stop(proc)
@@ -137,8 +137,9 @@ def generated_task(folder: Path, n: int) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "train.jsonl").open("w") as file:
         for index in range(n):
-            a, b = index % 997, index // 997
-            file.write(json.dumps({"id": f"g{index}", "input": f"What is {a} plus {b}?", "label": str(a + b)}) + "\n")
+            left, right = index % 997, index // 997
+            file.write(json.dumps({"id": f"g{index}", "input": f"What is {left} plus {right}?",
+                                   "label": str(left + right)}) + "\n")
     (folder / "prompt.yaml").write_text(PROMPT)
     return dict(task=f"jsonl:{folder}", split="train", prompt=str(folder / "prompt.yaml"), prompt_style="completion",
                 teacher="openai:loopback", keep="all", max_tokens=64, api_key_env="STEPDISTILL_NO_SUCH_KEY")
@@ -212,28 +213,28 @@ def bench_scale(args, n: int) -> dict:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--inputs", type=int, default=1000)
-    p.add_argument("--concurrency", type=int, default=32)
-    p.add_argument("--delay", type=float, default=0.2, help="loopback server's answer delay, seconds")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--skip-llama", action="store_true")
-    p.add_argument("--llama-inputs", type=int, default=20)
-    p.add_argument("--llama-max-tokens", type=int, default=96)
-    p.add_argument("--llama-threads", type=int, nargs="+", default=[2], help="one server run per value")
-    p.add_argument("--skip-loopback", action="store_true")
-    p.add_argument("--data-dir")
-    p.add_argument("--scale", type=int, nargs="*", default=[], help="input counts for the scale benchmark")
-    p.add_argument("--live", type=int, nargs="*", default=[], help="of those, the counts also run live via loopback")
-    p.add_argument("--phase", help=argparse.SUPPRESS)
-    p.add_argument("--settings", help=argparse.SUPPRESS)
-    args = p.parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--delay", type=float, default=0.2, help="loopback server's answer delay, seconds")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-llama", action="store_true")
+    parser.add_argument("--llama-inputs", type=int, default=20)
+    parser.add_argument("--llama-max-tokens", type=int, default=96)
+    parser.add_argument("--llama-threads", type=int, nargs="+", default=[2], help="one server run per value")
+    parser.add_argument("--skip-loopback", action="store_true")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--scale", type=int, nargs="*", default=[], help="input counts for the scale benchmark")
+    parser.add_argument("--live", type=int, nargs="*", default=[], help="of those, the counts also run live via loopback")
+    parser.add_argument("--phase", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", help=argparse.SUPPRESS)
+    args = parser.parse_args()
     if args.phase:
         print(json.dumps(run_phase(args.phase, json.loads(args.settings))))
         return
