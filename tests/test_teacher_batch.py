@@ -246,3 +246,24 @@ def test_batch_submit_refuses_a_batch_that_could_pass_max_cost(tmp_path, data_di
             run_extract(batch_settings(tmp_path, data_dir, base_url=server.url, batch_submit=True,
                                        price_in=10.0, price_out=10.0, max_cost=0.01))
     assert server.api_log == []
+
+
+def test_the_command_line_takes_repeated_base_urls_and_prints_each_mode(tmp_path, data_dir, capsys):
+    from stepdistill.cli import main
+
+    common = ["extract", "--task", "svamp", "--split", "test", "--limit", "3", "--teacher", "openai:loopback",
+              "--data-dir", str(data_dir), "--out", str(tmp_path / "out"), "--no-progress",
+              "--base-url", NOWHERE, "--base-url", "http://127.0.0.1:10/v1"]
+    assert main(common + ["--export-requests", str(tmp_path / "requests"), "--price-in", "1", "--price-out", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote 3 requests in 1 shard(s)" in printed and "cost $" in printed
+    manifest = json.loads((tmp_path / "requests" / "export.json").read_text())
+    assert manifest["requests"] == 3
+    output, errors = openai_results(read_lines(tmp_path / "requests" / "requests-00000.jsonl"))
+    files = [write_jsonl(tmp_path / "a.jsonl", output[:2]), write_jsonl(tmp_path / "b.jsonl", output[2:])]
+    assert main(common + ["--import-results", *files]) == 0
+    assert "3 result lines: 3 answers imported" in capsys.readouterr().out
+    assert main(common + ["--price-in", "1", "--price-out", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 from cache, 0 new (0 sent" in printed and "cost: $0.0000 this run" in printed
+    assert main(common + ["--estimate", "--export-requests", str(tmp_path / "x")]) == 2  # one mode at a time

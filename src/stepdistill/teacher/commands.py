@@ -24,7 +24,9 @@ def describe(manifest: dict) -> str:
         lines.append("dropped: " + ", ".join(f"{n} {why}" for why, n in manifest["dropped"].items()))
     if manifest.get("cost"):
         cost = manifest["cost"]
-        lines.append(f"cost: ${cost['run_usd']:,.4f} this run, ${cost['all_runs_usd']:,.4f} for every answer cached")
+        cached = cost["all_runs_usd"]
+        lines.append(f"cost: ${cost['run_usd']:,.4f} this run"
+                     + (f", ${cached:,.4f} for every answer cached" if cached is not None else ""))
     if manifest["failed"] or manifest["not_sent"]:
         lines.append("run the same command again to retry the failed or unsent requests (answers are cached)")
     return "\n".join(lines)
