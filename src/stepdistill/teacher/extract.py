@@ -258,6 +258,9 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
     }
 
 
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every row, not one per json.dumps()
+
+
 def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, keep: str) -> Tally:
     """One row per input and sample, in input order, written atomically; answers are read back from the
     store a thousand inputs at a time, so that they are never all in memory."""
@@ -273,7 +276,7 @@ def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, kee
                         for sample, key in enumerate(plan.keys[index])]
                 for row, reason in zip(rows, mark_kept(task, rows, keep)):
                     tally.add(row, reason)
-                    file.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    file.write(_ROW_JSON(row) + "\n")
     tmp.replace(path)
     return tally
 
