@@ -30,10 +30,10 @@ def answered_prompts(*servers):
 
 
 def test_requests_go_to_the_replica_with_fewer_outstanding(tmp_path, data_dir):
-    with LoopbackServer(delay=0.2) as slow, LoopbackServer(delay=0.01) as fast:
-        manifest = run_extract(settings(tmp_path, data_dir, [slow.url, fast.url]))
+    with LoopbackServer(delay=1.0) as slow, LoopbackServer(delay=0.0) as fast:
+        manifest = run_extract(settings(tmp_path, data_dir, [slow.url, fast.url], timeout=30.0))  # no retries
     assert manifest["answered"] == 40 and manifest["failed"] == 0
-    assert len(fast.log) > 3 * len(slow.log) > 0  # the slow one holds its requests longer, so gets fewer
+    assert len(fast.log) > 2 * len(slow.log) > 0  # the slow one holds its requests longer, so gets fewer
     counts = answered_prompts(slow, fast)
     assert len(counts) == 40 and set(counts.values()) == {1}
     replicas = manifest["backend"]["replicas"]
