@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 
+import openai  # noqa: F401  imported here: under load, importing it inside the first request can pass --timeout 1
 import pytest
 
 from stepdistill.errors import DataError
 from stepdistill.teacher.extract import ExtractSettings, run_extract
-from stepdistill.teacher.loopback import LoopbackServer
+from support.loopback import LoopbackServer
 
 KEY = "sk-test-never-write-me-7f3a9c1e"
 KEY_ENV = "STEPDISTILL_TEST_API_KEY"

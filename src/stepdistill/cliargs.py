@@ -38,7 +38,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser, cls: type, skip: tup
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         elif typing.get_origin(value_type) in (list, tuple):
             item = typing.get_args(value_type)[0] if typing.get_args(value_type) else str
-            parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text)
+            # an empty default: the flag may also be repeated (--base-url A --base-url B), values add up
+            parser.add_argument(flag, nargs="+", type=item, default=default, help=help_text,
+                                action="store" if default else "extend")
         else:
             parser.add_argument(flag, type=value_type, default=default, choices=choices,
                                 required=field.metadata.get("required", False), help=help_text)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import re
 import time
@@ -45,7 +46,7 @@ class Sampling:
     seed: int | None = None  # set per sample when temperature > 0, so samples differ and repeat
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
 
 
 class TransientError(Exception):
@@ -74,6 +75,28 @@ def split_think(text: str) -> tuple[str, str | None]:
         inner, _, rest = text.partition("</think>")
         return rest.lstrip(), inner.strip()
     return text, None
+
+
+def completion_from_reply(reply: dict) -> Completion:
+    """A Completion from a /completions or /chat/completions reply body (live, or a Batch API result line's
+    response.body); TransientError when it has no usable choice."""
+    choices = reply.get("choices") if isinstance(reply, dict) else None
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if choice is None:
+        raise TransientError("reply without choices")
+    message = choice.get("message")
+    if isinstance(message, dict):
+        text = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
+    else:
+        text, reasoning = choice.get("text") or "", None
+    if not isinstance(text, str):
+        raise TransientError("reply whose text is not a string")
+    text, think = split_think(text)
+    usage = reply.get("usage") or {}
+    return Completion(text=text, reasoning=reasoning if isinstance(reasoning, str) and reasoning else think,
+                      prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                      completion_tokens=int(usage.get("completion_tokens") or 0))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -116,13 +139,13 @@ class OpenAIBackend(Backend):
     name = "openai"
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float | None = 120.0):
+                 timeout: float | None = 120.0, needs_key: bool = True):
         if not model:
             raise DataError("--teacher openai:MODEL needs a model name, e.g. openai:gpt-4o-mini")
         self.model, self.base_url, self.timeout = model, base_url, timeout
         self._key = os.environ.get(api_key_env, "")
         if not self._key:
-            if not base_url:
+            if not base_url and needs_key:
                 raise DataError(f"the OpenAI API needs a key: set ${api_key_env} (or --api-key-env NAME), "
                                 "or point --base-url at a server that needs none")
             self._key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) accept anything
@@ -130,10 +153,8 @@ class OpenAIBackend(Backend):
 
     def _connect(self):
         import openai
-        from openai.types import Completion as TextReply
-        from openai.types.chat import ChatCompletion as ChatReply
 
-        self._openai, self._reply_types = openai, {"chat": ChatReply, "text": TextReply}
+        self._openai = openai
         # max_retries=0: retries, backoff and Retry-After are ours (limits.py), counted and logged
         self.client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
         return self.client
@@ -141,56 +162,51 @@ class OpenAIBackend(Backend):
     def describe(self) -> dict:
         return {"backend": self.name, "model": self.model, "base_url": self.base_url or "https://api.openai.com/v1"}
 
+    def sync_client(self):
+        """A blocking client for the Files and Batches API (--batch-submit), with the client's own retries."""
+        import openai
+
+        return openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=3, timeout=self.timeout)
+
     def redact(self, text: str) -> str:
         return text.replace(self._key, "***") if self._key and self._key != "no-key" else text
 
-    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
-        kw: dict = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
+    def request(self, prompt: Prompt, params: Sampling) -> tuple[str, dict]:
+        """The endpoint path and JSON body of one request: what is sent live and what a Batch API line holds."""
+        body: dict = {"model": self.model, "max_tokens": params.max_tokens, "temperature": params.temperature}
         if params.top_p is not None:
-            kw["top_p"] = params.top_p
+            body["top_p"] = params.top_p
         if params.stop:
-            kw["stop"] = list(params.stop)
+            body["stop"] = list(params.stop)
         if params.seed is not None:
-            kw["seed"] = params.seed
-        # client.post (the client's documented way to send a body as it is) rather than the typed
-        # create(): create() re-validates every chat message against its TypedDicts, ~2 ms of CPU per
-        # 17-message few-shot request, which alone caps one process near 150 requests/s. Same client,
-        # same auth, timeouts and error types.
+            body["seed"] = params.seed
+        if isinstance(prompt, str):
+            return "/completions", {**body, "prompt": prompt}
+        return "/chat/completions", {**body, "messages": prompt}
+
+    async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
+        path, body = self.request(prompt, params)
+        # client.post (the client's documented way to send a body as it is), the reply read as plain JSON,
+        # rather than the typed create(): create() re-validates every chat message against its TypedDicts,
+        # ~2 ms of CPU per 17-message few-shot request, which alone caps one process near 150 requests/s.
+        # Same client, same auth, timeouts and error types.
         client = self.client or self._connect()
         try:
-            if not isinstance(prompt, str):
-                response = await client.post("/chat/completions", cast_to=self._reply_types["chat"],
-                                                  body={**kw, "messages": prompt})
-                choice = response.choices[0] if response.choices else None
-                message = choice.message if choice else None
-                text = (message.content or "") if message else None
-                reasoning = (getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
-                             if message else None)
-            else:
-                response = await client.post("/completions", cast_to=self._reply_types["text"],
-                                                  body={**kw, "prompt": prompt})
-                choice = response.choices[0] if response.choices else None
-                text, reasoning = (choice.text or "") if choice else None, None
-        except Exception as e:  # noqa: BLE001: mapped to the three kinds of failure below
-            raise self._classify(e) from None
-        if text is None:
-            raise TransientError("reply without choices")
-        text, think = split_think(text)
-        usage = getattr(response, "usage", None)
-        return Completion(text=text, reasoning=reasoning if isinstance(reasoning, str) and reasoning else think,
-                          prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-                          completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0))
+            reply = json.loads(await client.post(path, cast_to=str, body=body))
+        except Exception as error:  # noqa: BLE001: mapped to the three kinds of failure below
+            raise self._classify(error) from None
+        return completion_from_reply(reply)
 
-    def _classify(self, e: Exception) -> Exception:
-        o = self._openai
-        if isinstance(e, o.APITimeoutError):
+    def _classify(self, error: Exception) -> Exception:
+        openai = self._openai
+        if isinstance(error, openai.APITimeoutError):
             return TransientError("timed out")
-        if isinstance(e, o.APIConnectionError):
-            return TransientError(f"connection failed: {self.redact(str(e.__cause__ or e))[:200]}")
-        if isinstance(e, o.APIStatusError):
-            status, detail = e.status_code, self.redact(str(e.message))[:300]
+        if isinstance(error, openai.APIConnectionError):
+            return TransientError(f"connection failed: {self.redact(str(error.__cause__ or error))[:200]}")
+        if isinstance(error, openai.APIStatusError):
+            status, detail = error.status_code, self.redact(str(error.message))[:300]
             if status == 429 or status in (408, 409, 425) or status >= 500:
-                headers = e.response.headers
+                headers = error.response.headers
                 ms = headers.get("retry-after-ms")
                 after = float(ms) / 1000 if ms and ms.replace(".", "", 1).isdigit() else None
                 return TransientError(f"HTTP {status}: {detail}",
@@ -199,11 +215,11 @@ class OpenAIBackend(Backend):
                 return FatalError(f"teacher endpoint refused the request with HTTP {status}: {detail} "
                                   "(check --base-url, the model name and the API key variable)")
             return RequestFailed(f"HTTP {status}: {detail}")
-        if isinstance(e, (o.APIResponseValidationError, ValueError)):  # malformed JSON or fields
-            return TransientError(f"malformed reply: {type(e).__name__}: {self.redact(str(e))[:200]}")
-        if isinstance(e, o.APIError):
-            return TransientError(self.redact(str(e))[:300])
-        return RequestFailed(f"unexpected error: {type(e).__name__}: {self.redact(str(e))[:300]}")
+        if isinstance(error, (openai.APIResponseValidationError, ValueError)):  # malformed JSON or fields
+            return TransientError(f"malformed reply: {type(error).__name__}: {self.redact(str(error))[:200]}")
+        if isinstance(error, openai.APIError):
+            return TransientError(self.redact(str(error))[:300])
+        return RequestFailed(f"unexpected error: {type(error).__name__}: {self.redact(str(error))[:300]}")
 
     async def aclose(self) -> None:
         if self.client is not None:
@@ -239,13 +255,13 @@ class LocalBackend(Backend):
         return Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False)
 
     def _run(self, prompt: Prompt, params: Sampling) -> dict:
-        kw = {"max_tokens": params.max_tokens, "temperature": params.temperature,
-              "stop": list(params.stop) or None, "seed": params.seed}
+        options = {"max_tokens": params.max_tokens, "temperature": params.temperature,
+                   "stop": list(params.stop) or None, "seed": params.seed}
         if params.top_p is not None:
-            kw["top_p"] = params.top_p
+            options["top_p"] = params.top_p
         if isinstance(prompt, str):
-            return self._llm.create_completion(prompt, **kw)
-        return self._llm.create_chat_completion(messages=prompt, **kw)
+            return self._llm.create_completion(prompt, **options)
+        return self._llm.create_chat_completion(messages=prompt, **options)
 
     async def complete(self, prompt: Prompt, params: Sampling, example_id: str = "") -> Completion:
         async with self._lock:
@@ -253,8 +269,8 @@ class LocalBackend(Backend):
                 self._llm = await asyncio.to_thread(self._load)
             try:
                 out = await asyncio.to_thread(self._run, prompt, params)
-            except ValueError as e:  # llama.cpp: prompt longer than the context
-                raise RequestFailed(str(e)[:300]) from None
+            except ValueError as error:  # llama.cpp: prompt longer than the context
+                raise RequestFailed(str(error)[:300]) from None
         choice = out["choices"][0]
         text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
         text, think = split_think(text)
@@ -311,16 +327,24 @@ class FakeBackend(Backend):
 _SPEC = re.compile(r"^(openai|local|replay)(?::(.*))?$")
 
 
-def make_backend(spec: str, *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+def make_backend(spec: str, *, base_url: str | list[str] | None = None, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float | None = 120.0, n_ctx: int = 8192, threads: int = 2,
-                 released: dict[str, str] | None = None) -> Backend:
-    """`openai:MODEL`, `local[:PATH.gguf]` or `replay` (needs the released completions)."""
-    m = _SPEC.match(spec or "")
-    if m is None:
+                 released: dict[str, str] | None = None, needs_key: bool = True) -> Backend:
+    """`openai:MODEL`, `local[:PATH.gguf]` or `replay` (needs the released completions). Several base URLs
+    make one backend over replicas (replicas.py). needs_key=False: nothing will be sent (export, import,
+    estimate), so a missing API key is no error."""
+    match = _SPEC.match(spec or "")
+    if match is None:
         raise DataError(f"unknown teacher '{spec}' (expected openai:MODEL, local[:PATH.gguf] or replay)")
-    kind, arg = m.group(1), m.group(2)
+    kind, arg = match.group(1), match.group(2)
     if kind == "openai":
-        return OpenAIBackend(arg or "", base_url=base_url, api_key_env=api_key_env, timeout=timeout)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [None])
+        endpoints = [OpenAIBackend(arg or "", base_url=url, api_key_env=api_key_env, timeout=timeout,
+                                   needs_key=needs_key) for url in urls]
+        if len(endpoints) == 1:
+            return endpoints[0]
+        from .replicas import ReplicaBackend
+        return ReplicaBackend(endpoints)
     if kind == "local":
         return LocalBackend(arg or None, n_ctx=n_ctx, n_threads=threads)
     if released is None:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
@@ -28,6 +29,17 @@ CREATE TABLE IF NOT EXISTS answers (
     reasoning TEXT,
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failures (
+    key TEXT PRIMARY KEY,
+    error TEXT NOT NULL,
+    source TEXT,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plans (
+    id TEXT PRIMARY KEY,
+    keys BLOB NOT NULL,
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
@@ -60,32 +72,83 @@ class Cache:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as e:
-            raise DataError(f"{self.path}: not a usable answers cache ({e})") from None
+        except sqlite3.DatabaseError as error:
+            raise DataError(f"{self.path}: not a usable answers cache ({error})") from None
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         keys, found = list(keys), {}
-        for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
-            chunk = keys[i:i + 500]
+        for start in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+            chunk = keys[start:start + 500]
             rows = self.db.execute(
                 "SELECT key, text, reasoning, prompt_tokens, completion_tokens FROM answers "
                 f"WHERE key IN ({','.join('?' * len(chunk))})", chunk)
-            for key, text, reasoning, pt, ct in rows:
-                found[key] = Completion(text, reasoning, pt, ct)
+            for key, text, reasoning, prompt_tokens, completion_tokens in rows:
+                found[key] = Completion(text, reasoning, prompt_tokens, completion_tokens)
         return found
 
     def known(self, keys: Iterable[str]) -> set[str]:
         """Which of the keys are answered, without loading the answers."""
         keys, found = list(keys), set()
-        for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            found.update(k for (k,) in self.db.execute(
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update(key for (key,) in self.db.execute(
                 f"SELECT key FROM answers WHERE key IN ({','.join('?' * len(chunk))})", chunk))
         return found
 
-    def put(self, key: str, backend: str, model: str, c: Completion) -> None:
+    def put(self, key: str, backend: str, model: str, answer: Completion) -> None:
         self.db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (key, backend, model, c.text, c.reasoning, c.prompt_tokens, c.completion_tokens, time.time()))
+                        (key, backend, model, answer.text, answer.reasoning, answer.prompt_tokens,
+                         answer.completion_tokens, time.time()))
+
+    @contextmanager
+    def transaction(self):
+        """All or nothing: an import that meets a bad line leaves the cache as it was."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def add_answer(self, key: str, backend: str, model: str, answer: Completion) -> bool:
+        """Store an answer unless the key already has one (an import never replaces); True if added."""
+        added = self.db.execute("INSERT OR IGNORE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                (key, backend, model, answer.text, answer.reasoning, answer.prompt_tokens,
+                                 answer.completion_tokens, time.time())).rowcount == 1
+        if added:
+            self.db.execute("DELETE FROM failures WHERE key = ?", (key,))
+        return added
+
+    def record_failure(self, key: str, error: str, source: str) -> None:
+        """A request that came back as an error (e.g. a Batch API error line); the next run asks again."""
+        self.db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?)", (key, error, source, time.time()))
+
+    def failures(self, keys: Iterable[str]) -> dict[str, str]:
+        keys, found = list(keys), {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update(self.db.execute(
+                f"SELECT key, error FROM failures WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+        return found
+
+    def mean_completion_tokens(self, model: str) -> float | None:
+        """Mean completion length of this model's cached answers (None without any): the estimate's guess."""
+        return self.db.execute("SELECT AVG(completion_tokens) FROM answers WHERE model = ? AND completion_tokens > 0",
+                               (model,)).fetchone()[0]
+
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> list[tuple[str, ...]] | None:
+        """The keys of a plan met before (plan.py), or None."""
+        row = self.db.execute("SELECT keys FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None or len(row[0]) != inputs * samples * 32:
+            return None
+        blob, width = row[0], 32 * samples
+        return [tuple(blob[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
+                for start in range(0, len(blob), width)]
+
+    def remember_plan(self, plan_id: str, keys: list[tuple[str, ...]]) -> None:
+        blob = b"".join(bytes.fromhex(key) for row_keys in keys for key in row_keys)
+        self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", (plan_id, blob, time.time()))
 
     def start_run(self, out: str) -> int:
         return self.db.execute("INSERT INTO runs (started, out) VALUES (?, ?)", (time.time(), out)).lastrowid
@@ -98,28 +161,67 @@ class Cache:
 
     def totals(self) -> dict:
         """Tokens of every answer this cache holds: what all runs together have paid for."""
-        n, pt, ct = self.db.execute(
+        answers, prompt, completion = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0) FROM answers").fetchone()
-        return {"answers": n, "prompt": pt, "completion": ct, "total": pt + ct}
-
-    def __len__(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        return {"answers": answers, "prompt": prompt, "completion": completion, "total": prompt + completion}
 
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> "Cache":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 class MemoryStore:
-    """The same interface, in memory: for backends whose answers are already on disk (replay)."""
+    """The same interface, in memory: for backends whose answers are already on disk (replay). It keeps
+    no run log and no totals (`path` and `totals()` are None), since nothing it holds was paid for."""
+
+    path = None
 
     def __init__(self):
         self.answers: dict[str, Completion] = {}
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
-        return {k: self.answers[k] for k in keys if k in self.answers}
+        return {key: self.answers[key] for key in keys if key in self.answers}
 
     def known(self, keys: Iterable[str]) -> set[str]:
-        return {k for k in keys if k in self.answers}
+        return {key for key in keys if key in self.answers}
 
-    def put(self, key: str, backend: str, model: str, c: Completion) -> None:
-        self.answers[key] = c
+    def put(self, key: str, backend: str, model: str, answer: Completion) -> None:
+        self.answers[key] = answer
+
+    def start_run(self, out: str) -> None:
+        return None
+
+    def finish_run(self, run_id, requests_sent: int, answered: int, failed: int,
+                   prompt_tokens: int, completion_tokens: int) -> None:
+        pass
+
+    def totals(self) -> None:
+        return None
+
+    def mean_completion_tokens(self, model: str) -> None:
+        return None
+
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> None:
+        return None
+
+    def remember_plan(self, plan_id: str, keys: list) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "MemoryStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def open_store(backend, path: Path) -> "Cache | MemoryStore":
+    """The SQLite cache at `path` for backends whose answers cost something, else a MemoryStore."""
+    return Cache(path) if backend.cacheable else MemoryStore()

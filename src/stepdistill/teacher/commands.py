@@ -22,9 +22,30 @@ def describe(manifest: dict) -> str:
              f"{manifest['not_sent']} not sent; tokens {manifest['tokens']['total']:,}; {manifest['seconds']:.1f} s"]
     if manifest["dropped"]:
         lines.append("dropped: " + ", ".join(f"{n} {why}" for why, n in manifest["dropped"].items()))
+    if manifest.get("cost"):
+        cost = manifest["cost"]
+        cached = cost["all_runs_usd"]
+        lines.append(f"cost: ${cost['run_usd']:,.4f} this run"
+                     + (f", ${cached:,.4f} for every answer cached" if cached is not None else ""))
     if manifest["failed"] or manifest["not_sent"]:
         lines.append("run the same command again to retry the failed or unsent requests (answers are cached)")
     return "\n".join(lines)
+
+
+def describe_batch(report: dict) -> str:
+    """--estimate, --export-requests and --import-results: what was counted, written or read."""
+    if report["mode"] == "import":
+        lines = [f"{report['lines']} result lines: {report['imported']} answers imported, {report['already_cached']} "
+                 f"already cached, {report['errors']} error lines (the next run asks again), {report['unknown']} "
+                 f"unknown custom_ids, {report['duplicates']} duplicated lines"]
+        lines += [f"duplicated: {entry['first_duplicate']}" for entry in report["files"] if entry["first_duplicate"]]
+        return "\n".join(lines + ["now run the same extract command without --import-results to write the rationales"])
+    tokens, cost = report["estimated_tokens"], report["estimated_cost_usd"]
+    head = (f"wrote {report['requests']} requests in {report['shards']} shard(s) to {report['folder']} (export.json) "
+            if report["mode"] == "export" else f"{report['requests']} requests not yet cached ")
+    return (head + f"({report['already_cached']} cached): about {tokens['prompt']:,} prompt + {tokens['completion']:,} "
+            f"completion tokens ({report['completion_tokens_each']} each) = {tokens['total']:,}; prompt tokens by "
+            f"{report['tokenizer']}; cost " + (f"${cost:,.4f}" if cost is not None else "unknown (give --price-in/--price-out)"))
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
@@ -34,6 +55,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
     settings = settings_from_args(ExtractSettings, args)
     with logging_redirect_tqdm():
         manifest = run_extract(settings)
+    if "mode" in manifest:
+        print(describe_batch(manifest))
+        return 0
     print(f"wrote {Path(settings.out) / RATIONALES_FILE} and {MANIFEST_FILE}")
     print(describe(manifest))
     return 0

@@ -1,19 +1,25 @@
 """`stepdistill extract`: ask a teacher LLM for a rationale and a label for every input of a split.
 
 Reads top to bottom: settings; the inputs; the prompt; the backend; which requests the cache already
-answers; send the rest (runner.py); write DIR/rationales.jsonl, then DIR/manifest.json last. Killed at
-any point, the same command resumes: answers are committed to the SQLite cache as they arrive.
+answers (plan.py); send the rest (runner.py; or through the Batch API, batchapi.py); write
+DIR/rationales.jsonl, then DIR/manifest.json last. Killed at any point, the same command resumes: answers
+are committed to the SQLite cache as they arrive. --estimate, --export-requests and --import-results
+send nothing and write no rationales (batchfiles.py).
 
     stepdistill extract --task svamp --split train --teacher openai:gpt-4o-mini --out runs/svamp-teacher
     stepdistill extract --task svamp --teacher local --limit 30 --max-tokens 96 --out /tmp/svamp-local
     stepdistill extract --task cqa --teacher replay --out runs/cqa-palm     # the released completions
+    stepdistill extract ... --estimate --price-in 0.15 --price-out 0.60   # requests, tokens, cost; sends nothing
+    stepdistill extract ... --export-requests runs/requests               # Batch API JSONL shards
+    stepdistill extract ... --import-results out.jsonl errors.jsonl       # then the same command again
+    stepdistill extract ... --batch-submit                                 # the OpenAI Batch API, end to end
+    stepdistill extract ... --base-url http://gpu1:8000/v1 --base-url http://gpu2:8000/v1   # replicas
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import json
 import logging
 import sys
@@ -22,17 +28,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..provenance import file_sha256 as _file_hash, library_versions
+from ..provenance import file_sha256, library_versions
 from ..cliargs import option
 from ..errors import DataError
 from ..jsonio import write_json
-from ..tasks import get_task
-from .backends import Backend, Sampling, make_backend
-from .cache import Cache, MemoryStore, request_key
+from .backends import Backend, make_backend
+from .batchapi import submit_batches
+from .batchfiles import estimate, export_requests, import_results
+from .cache import MemoryStore, open_store
+from .cost import Prices, cost_summary, load_prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
-from .prompts import PromptBuilder, prompt_for, prompt_values
-from .runner import Job, Runner
+from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
+from .runner import Runner, RunStats
+from .tokens import make_counter
 
 log = logging.getLogger("stepdistill.teacher")
 
@@ -59,8 +68,23 @@ class ExtractSettings:
     retries: int = option(6, "retries after a 429, 5xx, timeout, broken connection or malformed reply")
     backoff: float = option(1.0, "first retry delay in seconds; doubles each retry, with jitter (Retry-After wins)")
     max_tokens_budget: int | None = option(None, "stop cleanly before this run's prompt + completion tokens could exceed N")
+    price_in: float | None = option(None, "USD per million prompt tokens (for the manifest's cost, --max-cost, --estimate)")
+    price_out: float | None = option(None, "USD per million completion tokens")
+    price_file: str | None = option(None, "YAML with 'input' and 'output' prices, flat or under the model's name")
+    max_cost: float | None = option(None, "stop cleanly before this run's estimated cost could exceed N USD (needs prices)")
+    estimate: bool = option(False, "print the requests, tokens and cost the uncached inputs would take; send nothing")
+    tokenizer: str = option("auto", "prompt token counter for --estimate and exports: auto, chars, hf:NAME, "
+                                    "gguf:PATH or tiktoken:ENCODING (see teacher/tokens.py)")
+    export_requests: str | None = option(None, "write OpenAI Batch API request files for the uncached requests to DIR "
+                                               "(shards of <= 50,000 lines, 200 MB) and stop")
+    import_results: list[str] = option([], "read Batch API result/error files (OpenAI's or vllm run-batch's) into "
+                                           "the cache and stop; then run extract as usual")
+    batch_submit: bool = option(False, "send the uncached requests through the OpenAI Batch API (upload, create, "
+                                       "poll, download, import); resumes polling after a kill")
+    batch_poll: float = option(30.0, "--batch-submit: first wait between status checks, seconds (grows x1.5 to 10 min)")
     cache: str | None = option(None, "SQLite answers cache (default: OUT/cache.sqlite); share one to reuse answers across runs")
-    base_url: str | None = option(None, "openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: OpenAI)")
+    base_url: list[str] = option([], "openai: the server's URL, e.g. http://127.0.0.1:8000/v1 (default: OpenAI); "
+                                     "several (repeat the flag): replicas, least outstanding requests first")
     api_key_env: str = option("OPENAI_API_KEY", "openai: environment variable holding the API key (never written anywhere)")
     prompt: str | None = option(None, "prompt template file (.yaml or .j2) for your own task or to replace a built-in prompt")
     prompt_style: str = option("auto", "completion, chat, or auto (the template's style; else chat for openai:, "
@@ -83,153 +107,180 @@ class ExtractSettings:
             raise DataError("--limit must be at least 1")
         if self.timeout <= 0 or self.backoff < 0:
             raise DataError("--timeout must be positive and --backoff not negative")
+        self.base_url = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
+        self.import_results = [self.import_results] if isinstance(self.import_results, str) else list(self.import_results)
+        modes = [name for name, on in (("--estimate", self.estimate), ("--export-requests", self.export_requests),
+                                       ("--import-results", self.import_results), ("--batch-submit", self.batch_submit)) if on]
+        if len(modes) > 1:
+            raise DataError(f"{' and '.join(modes)} do different things: give one at a time")
+        if self.max_cost is not None and (self.price_file is None and (self.price_in is None or self.price_out is None)):
+            raise DataError("--max-cost needs prices: --price-in and --price-out, or --price-file")
+        if (self.export_requests or self.batch_submit) and not self.teacher.startswith("openai:"):
+            raise DataError("--export-requests and --batch-submit write OpenAI Batch API requests: they need an "
+                            f"openai: teacher, not '{self.teacher}'")
+        if self.batch_poll <= 0:
+            raise DataError("--batch-poll must be positive")
 
 
 def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> dict:
     """Extract rationales for one split; returns the manifest (also written to OUT/manifest.json).
     `backend` replaces the one --teacher names (tests pass a FakeBackend)."""
     started = time.perf_counter()
-    s = settings
-    task = get_task(s.task, s.data_dir)
-    split = s.split or task.pool_split
-    given = backend is not None
-    replay = s.teacher == "replay" and not given
-    examples = task.load(split, with_teacher=replay)
-    examples = examples[: s.limit] if s.limit else examples
-    if not examples:
-        raise DataError(f"task {task.name} split {split}: no inputs")
-    seen: set[str] = set()
-    for dup in (ex.id for ex in examples):
-        if dup in seen:
-            raise DataError(f"{task.input_path(split)}: input id '{dup}' appears more than once; ids must be unique")
-        seen.add(dup)
-    if s.keep == "correct" and any(ex.label is None for ex in examples):
-        raise DataError(f"--keep correct needs gold labels, but {sum(ex.label is None for ex in examples)} "
-                        f"inputs of {task.name} {split} have none; use --keep parsed")
+    inputs = load_inputs(settings, replay=settings.teacher == "replay" and backend is None)
+    teacher = settings.teacher if backend is None else None
+    backend = backend or _make_backend(settings, inputs.released)
+    prices = load_prices(settings.price_in, settings.price_out, settings.price_file, backend.model)
+    if settings.estimate or settings.export_requests or settings.import_results:
+        return _without_requests(settings, inputs, backend, prices)
+    out = _unfinished_folder(settings.out)
+    with open_store(backend, _cache_path(settings)) as store:
+        plan = _plan(settings, inputs, backend, store)
+        known = store.known(plan.first_use)
+        send = submit_batches if settings.batch_submit else _send_missing
+        stats, request_seconds = send(settings, plan, backend, store, known, prices)
+        tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
+        manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
+                             counts={"cache_hits": len(known), "stats": stats, "tally": tally},
+                             seconds={"total": time.perf_counter() - started, "requests": request_seconds})
+    write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
+    return manifest
 
-    released = None
-    if replay:
-        missing = [ex.id for ex in examples if ex.completion is None]
-        if missing:
-            raise DataError(f"--teacher replay: {task.name} {split} has no released completions "
-                            f"(llm/{split}_CoT_*.json) for {len(missing)} inputs, e.g. {missing[0]}")
-        if s.samples > 1:
-            raise DataError("--teacher replay has one released completion per input: use --samples 1")
-        released = {ex.id: ex.completion for ex in examples}
-    if backend is None:
-        backend = make_backend(s.teacher, base_url=s.base_url, api_key_env=s.api_key_env, timeout=s.timeout,
-                               n_ctx=s.n_ctx, threads=s.threads, released=released)
 
-    # The prompt (replay has none: PaLM's prompt was never published)
-    builder = None
-    if not replay:
-        spec = prompt_for(task.name, s.prompt)
-        style = s.prompt_style if s.prompt_style != "auto" else (
-            spec.style or ("chat" if backend.name == "openai" else "completion"))
-        builder = PromptBuilder(spec, style=style, n_exemplars=s.exemplars)
-    stop = tuple(builder.stop) if builder else ()
-    params = [Sampling(max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p, stop=stop,
-                       seed=s.seed + k if s.temperature > 0 else None) for k in range(s.samples)]
+def _make_backend(settings: ExtractSettings, released: dict | None) -> Backend:
+    sends = not (settings.estimate or settings.export_requests or settings.import_results)
+    return make_backend(settings.teacher, base_url=settings.base_url, api_key_env=settings.api_key_env,
+                        timeout=settings.timeout, n_ctx=settings.n_ctx, threads=settings.threads, released=released,
+                        needs_key=sends)
 
-    # Which requests are already answered: one key per (input, sample)
-    def render(values: dict, where: str):
-        return builder.render(values, where) if builder else ""
 
-    keys: list[list[str]] = []
-    first_use: dict[str, tuple[int, int]] = {}
-    for i, ex in enumerate(examples):
-        values = prompt_values(ex)
-        prompt = render(values, f"input {ex.id}")
-        row_keys = [request_key(backend.name, backend.model, prompt, params[k].as_dict(), k,
-                                ex.id if backend.per_example else None) for k in range(s.samples)]
-        keys.append(row_keys)
-        for k, key in enumerate(row_keys):
-            first_use.setdefault(key, (i, k))
+def _plan(settings: ExtractSettings, inputs: Inputs, backend: Backend, store) -> RequestPlan:
+    builder = prompt_builder(settings, inputs.task.name, backend)
+    return RequestPlan(inputs.examples, builder, sampling(settings, builder), backend,
+                       label=f"{inputs.task.name}/{inputs.split}", memo=store)
 
-    out = Path(s.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / MANIFEST_FILE).unlink(missing_ok=True)  # the folder is unfinished until the new manifest lands
-    cache_path = Path(s.cache) if s.cache else out / "cache.sqlite"
-    store = Cache(cache_path) if backend.cacheable else MemoryStore()
-    known = store.known(first_use)
-    jobs = (Job(key, functools.partial(render, prompt_values(examples[i]), f"input {examples[i].id}"),
-                params[k], examples[i].id)
-            for key, (i, k) in first_use.items() if key not in known)
 
-    # Send what is missing
+def _without_requests(settings: ExtractSettings, inputs: Inputs, backend: Backend, prices: Prices) -> dict:
+    """--import-results, --estimate or --export-requests: the batch side of the stage (batchfiles.py); no
+    request is sent and OUT gets no rationales file."""
+    cache_path = _cache_path(settings)
+    if settings.import_results:
+        with open_store(backend, cache_path) as store:
+            plan = _plan(settings, inputs, backend, store)
+            return {"mode": "import", **import_results(settings.import_results, plan, store, backend)}
+    store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
+    with store:
+        plan = _plan(settings, inputs, backend, store)
+        known = store.known(plan.first_use)
+        counter = make_counter(settings.tokenizer, backend)
+        completion_each = store.mean_completion_tokens(backend.model) or settings.max_tokens
+        if settings.estimate:
+            return {"mode": "estimate", **estimate(plan, known, counter, completion_each, prices)}
+        return {"mode": "export", "folder": settings.export_requests,
+                **export_requests(Path(settings.export_requests), plan, known, backend, counter, completion_each, prices)}
+
+
+def _cache_path(settings: ExtractSettings) -> Path:
+    return Path(settings.cache) if settings.cache else Path(settings.out) / "cache.sqlite"
+
+
+def _unfinished_folder(out: str) -> Path:
+    """OUT, without its manifest: the folder is unfinished until the new manifest lands."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    return folder
+
+
+def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend, store, known: set[str],
+                  prices: Prices) -> tuple[RunStats, float]:
+    """Send every request the cache cannot answer (runner.py); the run is logged in the cache."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(first_use), initial=len(known), unit="req", desc=f"extract {task.name}/{split}",
-               disable=not s.progress, dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-    runner = Runner(backend, store, concurrency=1 if backend.in_process else s.concurrency,
-                    limiter=RateLimiter(s.rpm, s.tpm), policy=RetryPolicy(retries=s.retries, base=s.backoff),
-                    timeout=s.timeout, budget=TokenBudget(s.max_tokens_budget), bar=bar)
+    bar = tqdm(total=len(plan.first_use), initial=len(known), unit="req",
+               desc=f"extract {plan.label}", disable=not settings.progress,
+               dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
+    runner = Runner(backend, store, concurrency=1 if backend.in_process else settings.concurrency,
+                    limiter=RateLimiter(settings.rpm, settings.tpm),
+                    policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
+                    timeout=settings.timeout, budget=TokenBudget(settings.max_tokens_budget),
+                    cost_budget=TokenBudget(settings.max_cost), prices=prices, bar=bar)
     runner.cache_hits = len(known)
-    run_id = store.start_run(str(out)) if isinstance(store, Cache) else None
-    fetch_started = time.perf_counter()
+    run_id = store.start_run(settings.out)
+    started = time.perf_counter()
     try:
-        stats = asyncio.run(_fetch(runner, jobs, backend))
+        asyncio.run(_fetch(runner, plan.pending(known), backend))
     finally:
         bar.close()
-        st = runner.stats
-        if run_id is not None:
-            store.finish_run(run_id, st.requests_sent, st.answered, len(st.errors), st.prompt_tokens, st.completion_tokens)
-    fetch_seconds = time.perf_counter() - fetch_started
+        stats = runner.stats
+        store.finish_run(run_id, stats.requests_sent, stats.answered, len(stats.errors), stats.prompt_tokens,
+                         stats.completion_tokens)
+    return runner.stats, time.perf_counter() - started
 
-    tally = _write_rows(out / RATIONALES_FILE, task, examples, keys, store, stats, s.keep)
-    summary = tally.summary()
-    manifest = {
+
+def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
+              teacher: str | None, prices: Prices, counts: dict, seconds: dict) -> dict:
+    """What was asked, of whom, what came back, and what it cost: written last into OUT."""
+    stats, summary, builder = counts["stats"], counts["tally"].summary(), plan.builder
+    task, split = inputs.task, inputs.split
+    return {
         "stage": "extract",
         "task": task.name, "split": split, "protocol": task.protocol,
-        "teacher": f"{backend.name}:{backend.model}" if given else s.teacher, "model": backend.model,
+        "teacher": teacher or f"{backend.name}:{backend.model}", "model": backend.model,
         "backend": backend.describe(),
         "prompt_hash": builder.hash if builder else None,
         "prompt_style": builder.style if builder else None,
         "prompt_source": builder.spec.source if builder else "released completions (prompt unpublished)",
         "exemplars": len(builder.spec.exemplars) if builder else None,
-        "sampling": {k: v for k, v in params[0].as_dict().items() if k != "seed"}, "samples": s.samples,
-        "keep": s.keep,
-        "inputs": len(examples), "requests": len(first_use), "cache_hits": len(known),
+        "sampling": {name: value for name, value in plan.params[0].as_dict().items() if name != "seed"},
+        "samples": settings.samples, "keep": settings.keep,
+        "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
         "failed": len(stats.errors), "not_sent": len(stats.not_sent),
         "stopped_by_budget": bool(stats.not_sent),
-        **{k: summary[k] for k in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors", "teacher_accuracy")},
+        **{name: summary[name] for name in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors",
+                                            "teacher_accuracy")},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens,
                    "total": stats.prompt_tokens + stats.completion_tokens},
-        "tokens_all_runs": store.totals() if isinstance(store, Cache) else None,
-        "seconds": round(time.perf_counter() - started, 3),
-        "request_seconds": round(fetch_seconds, 3),
-        "cache": str(cache_path) if isinstance(store, Cache) else None,
-        "input_file": str(task.input_path(split)), "input_sha256": _file_hash(task.input_path(split)),
-        "settings": dataclasses.asdict(s),
+        "tokens_all_runs": store.totals(),
+        "cost": cost_summary(prices, {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
+                             store.totals()),
+        "stopped_by_cost": bool(stats.not_sent) and settings.max_cost is not None,
+        "batch_submit": settings.batch_submit,
+        "seconds": round(seconds["total"], 3),
+        "request_seconds": round(seconds["requests"], 3),
+        "cache": str(store.path) if store.path else None,
+        "input_file": str(task.input_path(split)), "input_sha256": _input_hash(task.input_path(split)),
+        "settings": dataclasses.asdict(settings),
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    if isinstance(store, Cache):
-        store.close()
-    write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
-    return manifest
 
 
-def _write_rows(path: Path, task, examples, keys, store, stats, keep: str) -> Tally:
+_ROW_JSON = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every row, not one per json.dumps()
+
+
+def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, keep: str) -> Tally:
     """One row per input and sample, in input order, written atomically; answers are read back from the
     store a thousand inputs at a time, so that they are never all in memory."""
     tally = Tally()
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for start in range(0, len(examples), 1000):
-            chunk = range(start, min(start + 1000, len(examples)))
-            answers = store.get_many({key for i in chunk for key in keys[i]})
-            for i in chunk:
-                rows = []
-                for k, key in enumerate(keys[i]):
-                    error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
-                    rows.append(make_row(task, examples[i], k, answers.get(key), None if key in answers else error))
+    with tmp.open("w", encoding="utf-8") as file:
+        for start in range(0, len(plan.examples), 1000):
+            chunk = range(start, min(start + 1000, len(plan.examples)))
+            answers = store.get_many({key for index in chunk for key in plan.keys[index]})
+            for index in chunk:
+                rows = [make_row(task, plan.examples[index], sample, answers.get(key),
+                                 None if key in answers else _why_unanswered(key, stats))
+                        for sample, key in enumerate(plan.keys[index])]
                 for row, reason in zip(rows, mark_kept(task, rows, keep)):
                     tally.add(row, reason)
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    file.write(_ROW_JSON(row) + "\n")
     tmp.replace(path)
     return tally
+
+
+def _why_unanswered(key: str, stats: RunStats) -> str:
+    return stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
 
 
 async def _fetch(runner: Runner, jobs, backend: Backend):
@@ -237,6 +288,11 @@ async def _fetch(runner: Runner, jobs, backend: Backend):
         return await runner.run(jobs)
     finally:
         await backend.aclose()
+
+
+def _input_hash(path: Path) -> str | None:
+    """None when the task's inputs do not come from one file (a dataset loaded by name, say)."""
+    return file_sha256(path) if Path(path).is_file() else None
 
 
 def _versions() -> dict:

@@ -61,20 +61,20 @@ def mark_kept(task, rows: list[dict], keep: str) -> list[str | None]:
     parsed = [r["teacher_label"] for r in rows if r["completion"] is not None and r["parse_error"] is None]
     majority = majority_label(task, parsed) if keep == "parsed" and len(rows) > 1 else None
     reasons: list[str | None] = []
-    for r in rows:
-        if r["completion"] is None:
-            reason = NOT_SENT if r["request_error"] == NOT_SENT else FAILED
+    for row in rows:
+        if row["completion"] is None:
+            reason = NOT_SENT if row["request_error"] == NOT_SENT else FAILED
         elif keep == "all":
             reason = None
-        elif r["parse_error"] is not None:
+        elif row["parse_error"] is not None:
             reason = UNPARSABLE
-        elif keep == "correct" and not r["correct"]:
+        elif keep == "correct" and not row["correct"]:
             reason = WRONG
-        elif majority is not None and not task.score(r["teacher_label"], majority):
+        elif majority is not None and not task.score(row["teacher_label"], majority):
             reason = MINORITY
         else:
             reason = None
-        r["kept"] = reason is None
+        row["kept"] = reason is None
         reasons.append(reason)
     return reasons
 

@@ -84,17 +84,17 @@ BUILTIN = {name: replace(spec, exemplars=tuple(EXEMPLARS[name])) for name, spec 
 def _compile(source: str, text: str, what: str) -> jinja2.Template:
     try:
         return _ENV.from_string(text)
-    except jinja2.TemplateSyntaxError as e:
-        raise DataError(f"{source}: {what}: Jinja syntax error on line {e.lineno}: {e.message}") from None
+    except jinja2.TemplateSyntaxError as error:
+        raise DataError(f"{source}: {what}: Jinja syntax error on line {error.lineno}: {error.message}") from None
 
 
 def _render(template: jinja2.Template, values: dict, source: str, what: str) -> str:
     try:
         return template.render(**values)
-    except jinja2.UndefinedError as e:
-        raise DataError(f"{source}: {what}: {e.message} (fields available: {', '.join(sorted(values))})") from None
-    except jinja2.TemplateError as e:
-        raise DataError(f"{source}: {what}: {e}") from None
+    except jinja2.UndefinedError as error:
+        raise DataError(f"{source}: {what}: {error.message} (fields available: {', '.join(sorted(values))})") from None
+    except jinja2.TemplateError as error:
+        raise DataError(f"{source}: {what}: {error}") from None
 
 
 class PromptBuilder:
@@ -116,17 +116,17 @@ class PromptBuilder:
             self._shots = [(_render(self._input, ex, spec.source, f"exemplar {i + 1}"),
                             _render(output, ex, spec.source, f"exemplar {i + 1}"))
                            for i, ex in enumerate(exemplars)]
-        self._prefix = "".join(q + a + spec.separator for q, a in self._shots)
+        self._prefix = "".join(question + answer + spec.separator for question, answer in self._shots)
         if spec.instruction:
             self._prefix = spec.instruction + spec.separator + self._prefix
 
     @property
     def hash(self) -> str:
         """What the teacher is asked, as 16 hex digits: changes with any exemplar, template or style."""
-        s = self.spec
-        blob = json.dumps({"style": s.style, "instruction": s.instruction, "input": s.input, "output": s.output,
-                           "exemplars": list(s.exemplars), "separator": s.separator, "stop": list(s.stop),
-                           "whole": s.whole}, sort_keys=True, ensure_ascii=False)
+        spec = self.spec
+        blob = json.dumps({"style": spec.style, "instruction": spec.instruction, "input": spec.input,
+                           "output": spec.output, "exemplars": list(spec.exemplars), "separator": spec.separator,
+                           "stop": list(spec.stop), "whole": spec.whole}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def render(self, values: dict[str, Any], where: str = "input") -> Prompt:
@@ -137,8 +137,8 @@ class PromptBuilder:
         if self.style == "completion":
             return self._prefix + query
         messages = [{"role": "system", "content": self.spec.instruction}] if self.spec.instruction else []
-        for q, a in self._shots:
-            messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a.strip()}]
+        for question, answer in self._shots:
+            messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.strip()}]
         return messages + [{"role": "user", "content": query}]
 
 
@@ -154,9 +154,10 @@ def load_template(path: str | Path) -> PromptSpec:
         raise DataError(f"{path}: a prompt template is a .yaml/.yml or a .j2/.jinja file")
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise DataError(f"{path}:{mark.line + 1 if mark else '?'}: malformed YAML ({getattr(e, 'problem', e)})") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise DataError(f"{path}:{mark.line + 1 if mark else '?'}: malformed YAML "
+                        f"({getattr(error, 'problem', error)})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a YAML mapping with at least 'input' and 'exemplars'")
     unknown = set(data) - {"instruction", "input", "output", "exemplars", "separator", "stop", "style"}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .backends import Backend, Completion, FatalError, RequestFailed, Sampling, TransientError
+from .cost import Prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
 from .prompts import Prompt
 
@@ -40,19 +41,22 @@ class RunStats:
 
 
 def prompt_chars(prompt: Prompt) -> int:
-    return len(prompt) if isinstance(prompt, str) else sum(len(m["content"]) + 8 for m in prompt)
+    return len(prompt) if isinstance(prompt, str) else sum(len(message["content"]) + 8 for message in prompt)
 
 
 class Runner:
     def __init__(self, backend: Backend, store, *, concurrency: int = 8, limiter: RateLimiter | None = None,
                  policy: RetryPolicy | None = None, timeout: float | None = None,
-                 budget: TokenBudget | None = None, bar=None):
+                 budget: TokenBudget | None = None, cost_budget: TokenBudget | None = None,
+                 prices: Prices | None = None, bar=None):
         self.backend, self.store = backend, store
         self.concurrency = max(1, concurrency)
         self.limiter = limiter or RateLimiter()
         self.policy = policy or RetryPolicy()
         self.timeout = timeout
         self.budget = budget or TokenBudget(None)
+        self.cost_budget = cost_budget or TokenBudget(None)  # the same accounting, in USD (--max-cost)
+        self.prices = prices or Prices()
         self.estimator = TokenEstimator()
         self.bar = bar
         self.cache_hits = 0  # shown on the progress bar
@@ -60,31 +64,32 @@ class Runner:
         self._fatal: list[FatalError] = []
 
     async def run(self, jobs: Iterable[Job]) -> RunStats:
-        queue = iter(jobs)
-
-        async def worker() -> None:
-            for job in queue:  # one shared iterator: each job goes to exactly one worker
-                if self._fatal:
-                    return
-                try:
-                    await self._one(job)
-                except FatalError as e:
-                    self._fatal.append(e)
-                    return
-
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        queue = iter(jobs)  # one shared iterator: each job goes to exactly one worker
+        await asyncio.gather(*(self._worker(queue) for _ in range(self.concurrency)))
         if self._fatal:
             raise self._fatal[0]
         return self.stats
 
+    async def _worker(self, queue: Iterator[Job]) -> None:
+        for job in queue:
+            if self._fatal:
+                return
+            try:
+                await self._one(job)
+            except FatalError as error:
+                self._fatal.append(error)
+                return
+
     async def _one(self, job: Job) -> None:
         prompt = job.prompt()
         chars = prompt_chars(prompt)
-        estimate = self.estimator.prompt_tokens(chars) + job.params.max_tokens
-        if not self.budget.reserve(estimate):
+        prompt_estimate = self.estimator.prompt_tokens(chars)
+        estimate = prompt_estimate + job.params.max_tokens
+        cost_estimate = self.prices.cost(prompt_estimate, job.params.max_tokens) or 0.0
+        if not self._reserve(estimate, cost_estimate):
             self.stats.not_sent.add(job.key)
             return
-        spent = 0
+        spent, spent_cost = 0, 0.0
         try:
             result = await self._attempts(job, prompt, estimate)
             if isinstance(result, Completion):
@@ -93,13 +98,25 @@ class Runner:
                 self.stats.prompt_tokens += result.prompt_tokens
                 self.stats.completion_tokens += result.completion_tokens
                 spent = result.prompt_tokens + result.completion_tokens
+                spent_cost = self.prices.cost(result.prompt_tokens, result.completion_tokens) or 0.0
                 self.estimator.observe(chars, result.prompt_tokens)
             else:
                 self.stats.errors[job.key] = result
                 log.warning("request for %s failed: %s", job.example_id, result)
         finally:
             self.budget.settle(estimate, spent)
+            self.cost_budget.settle(cost_estimate, spent_cost)
         self._progress()
+
+    def _reserve(self, tokens: int, cost: float) -> bool:
+        """Room in both budgets (tokens, USD), or neither is touched."""
+        if not self.budget.reserve(tokens):
+            return False
+        if not self.cost_budget.reserve(cost):
+            self.budget.settle(tokens, 0)
+            self.budget.exhausted = True
+            return False
+        return True
 
     async def _attempts(self, job: Job, prompt: Prompt, estimate: int) -> Completion | str:
         """The answer, or why there is none after every retry."""
@@ -111,9 +128,9 @@ class Runner:
                 if self.timeout and not self.backend.in_process:
                     return await asyncio.wait_for(call, self.timeout)
                 return await call
-            except (TransientError, asyncio.TimeoutError) as e:
-                retry_after = getattr(e, "retry_after", None)
-                reason = str(e) if isinstance(e, TransientError) else f"timed out after {self.timeout:g} s"
+            except (TransientError, asyncio.TimeoutError) as error:
+                retry_after = getattr(error, "retry_after", None)
+                reason = str(error) if isinstance(error, TransientError) else f"timed out after {self.timeout:g} s"
                 if retry_after:
                     self.limiter.pause(retry_after)
                 if attempt == self.policy.retries:
@@ -122,18 +139,19 @@ class Runner:
                 wait = self.policy.delay(attempt, retry_after)
                 log.info("retrying %s in %.2f s (attempt %d): %s", job.example_id, wait, attempt + 2, reason)
                 await asyncio.sleep(wait)
-            except RequestFailed as e:
-                return str(e)
+            except RequestFailed as error:
+                return str(error)
             except FatalError:
                 raise
-            except Exception as e:  # noqa: BLE001: one odd reply must not end a 500k-input run
-                return f"unexpected error: {type(e).__name__}: {self.backend.redact(str(e))[:300]}"
+            except Exception as error:  # noqa: BLE001: one odd reply must not end a 500k-input run
+                return f"unexpected error: {type(error).__name__}: {self.backend.redact(str(error))[:300]}"
         raise AssertionError("unreachable")
 
     def _progress(self) -> None:
         if self.bar is None:
             return
-        s = self.stats
+        stats = self.stats
         self.bar.update(1)
-        self.bar.set_postfix_str(f"hits={self.cache_hits} new={s.answered} failed={len(s.errors)} retries={s.retries} "
-                                 f"tokens={s.prompt_tokens + s.completion_tokens:,}", refresh=False)
+        self.bar.set_postfix_str(f"hits={self.cache_hits} new={stats.answered} failed={len(stats.errors)} "
+                                 f"retries={stats.retries} tokens={stats.prompt_tokens + stats.completion_tokens:,}",
+                                 refresh=False)

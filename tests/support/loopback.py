@@ -1,4 +1,5 @@
-"""A scripted OpenAI-compatible server on 127.0.0.1, for the fault tests and the throughput benchmark.
+"""A scripted OpenAI-compatible server on 127.0.0.1, for the fault tests and the throughput benchmark
+(test support code, not part of the package).
 
 It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for /v1/completions and
 /v1/chat/completions. Requests are numbered in arrival order; `script[i]` decides what request i gets:
@@ -7,23 +8,30 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for /v1/compl
     500, 503    a server error (any other status too)    malformed   200 with a body that is not JSON
     drop        the connection is cut without a reply     stall  no reply for `stall` seconds, then cut
 
-Requests past the end of the script get `ok`. `answer(prompt)` writes the completion text. Every
+Requests past the end of the script get `ok`.
+
+It also implements the Files and Batches endpoints that `--batch-submit` uses (upload a file, create a
+batch, retrieve it, download a file's content): a batch completes after `batch_polls` retrievals, its
+output answering every line as above, and lines whose custom_id is in `batch_errors` go to its error
+file. Those calls are logged in `api_log`, not `log`. `answer(prompt)` writes the completion text. Every
 request is logged (number, path, prompt, outcome) so tests can check that each input was answered once.
 With `think` set, answers carry that reasoning the way reasoning models' servers do: `reasoning_content`
 in chat replies, a leading `<think>...</think>` in completions.
 
-    python -m stepdistill.teacher.loopback --delay 0.2     # prints the base URL, serves until killed
+    python tests/support/loopback.py --delay 0.2    # prints the base URL, serves until killed
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import email.policy
 import hashlib
 import json
 import threading
 import time
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Callable
 
 REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests",
@@ -54,6 +62,11 @@ class LoopbackServer:
     host: str = "127.0.0.1"
     port: int = 0  # 0: a free port, chosen by the OS at start
     log: list[dict] = field(default_factory=list)  # per request: n, path, prompt, outcome, auth_sha256
+    batch_polls: int = 2  # retrievals before a batch is completed
+    batch_errors: set = field(default_factory=set)  # custom_ids answered with an error line
+    api_log: list[tuple[str, str]] = field(default_factory=list)  # (method, path) of Files/Batches calls
+    files: dict = field(default_factory=dict)  # file id -> bytes
+    batches: dict = field(default_factory=dict)  # batch id -> batch object
 
     @property
     def url(self) -> str:
@@ -137,6 +150,15 @@ class LoopbackServer:
         if method == "GET" and path.rstrip("/").endswith("/models"):
             self._send(writer, 200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]})
             return True
+        if "/files" in path or "/batches" in path:
+            self.api_log.append((method, path))
+            status, reply = self._batch_api(method, path, headers, raw)
+            if isinstance(reply, bytes):
+                self._send_raw(writer, status, reply, "application/octet-stream")
+            else:
+                self._send(writer, status, reply)
+            await writer.drain()
+            return True
         body = json.loads(raw or b"{}")
         prompt = prompt_text(body)
         n = len(self.log)
@@ -179,6 +201,74 @@ class LoopbackServer:
             text = f"<think>{self.think}</think>{text}"
         return {"id": "cmpl-loopback", "object": "text_completion", "created": int(time.time()), "model": model,
                 "usage": usage, "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
+
+    # -- Files and Batches -----------------------------------------------------------------------
+    def _batch_api(self, method: str, path: str, headers: dict, raw: bytes) -> tuple[int, dict | bytes]:
+        parts = path.split("?")[0].rstrip("/").split("/")  # ['', 'v1', 'files', ID, 'content']
+        if method == "POST" and parts[-1] == "files":
+            return 200, self._upload(headers, raw)
+        if method == "GET" and parts[-1] == "content" and parts[-2] in self.files:
+            return 200, self.files[parts[-2]]
+        if method == "POST" and parts[-1] == "batches":
+            return 200, self._create_batch(json.loads(raw))
+        if method == "GET" and parts[-2] == "batches" and parts[-1] in self.batches:
+            return 200, self._retrieve_batch(parts[-1])
+        return 404, {"error": {"message": f"no such resource {path}", "type": "invalid_request_error"}}
+
+    def _upload(self, headers: dict, raw: bytes) -> dict:
+        message = BytesParser(policy=email.policy.default).parsebytes(
+            f"Content-Type: {headers['content-type']}\r\n\r\n".encode() + raw)
+        fields = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+        content = fields["file"].get_payload(decode=True)
+        return self._new_file(content, fields["file"].get_filename() or "upload.jsonl", "batch")
+
+    def _new_file(self, content: bytes, filename: str, purpose: str) -> dict:
+        file_id = f"file-{len(self.files) + 1}"
+        self.files[file_id] = content
+        return {"id": file_id, "object": "file", "bytes": len(content), "created_at": int(time.time()),
+                "filename": filename, "purpose": purpose, "status": "processed"}
+
+    def _create_batch(self, request: dict) -> dict:
+        batch_id = f"batch_{len(self.batches) + 1}"
+        self.batches[batch_id] = {"id": batch_id, "object": "batch", "endpoint": request["endpoint"],
+                                  "input_file_id": request["input_file_id"], "status": "validating",
+                                  "completion_window": request["completion_window"], "created_at": int(time.time()),
+                                  "output_file_id": None, "error_file_id": None, "polls": 0,
+                                  "metadata": request.get("metadata")}
+        return self._public(batch_id)
+
+    def _retrieve_batch(self, batch_id: str) -> dict:
+        batch = self.batches[batch_id]
+        batch["polls"] += 1
+        if batch["status"] != "completed":
+            batch["status"] = "in_progress"
+            if batch["polls"] >= self.batch_polls:
+                self._run_batch(batch)
+        return self._public(batch_id)
+
+    def _public(self, batch_id: str) -> dict:
+        return {name: value for name, value in self.batches[batch_id].items() if name != "polls"}
+
+    def _run_batch(self, batch: dict) -> None:
+        """Answer every request line: successes to the output file, scripted errors to the error file."""
+        outputs, errors = [], []
+        for number, line in enumerate(self.files[batch["input_file_id"]].decode().splitlines()):
+            request = json.loads(line)
+            result = {"id": f"batch_req_{number}", "custom_id": request["custom_id"], "error": None,
+                      "response": {"status_code": 200, "request_id": f"req_{number}",
+                                   "body": self._completion(request["url"], request["body"],
+                                                            prompt_text(request["body"]))}}
+            if request["custom_id"] in self.batch_errors:
+                result["response"] = {"status_code": 400, "request_id": f"req_{number}",
+                                      "body": {"error": {"message": "scripted batch error", "type": "invalid_request_error"}}}
+                errors.append(result)
+            else:
+                outputs.append(result)
+        as_file = lambda rows: "".join(json.dumps(row) + "\n" for row in rows).encode()  # noqa: E731
+        batch["output_file_id"] = self._new_file(as_file(outputs), "output.jsonl", "batch_output")["id"] if outputs else None
+        batch["error_file_id"] = self._new_file(as_file(errors), "errors.jsonl", "batch_output")["id"] if errors else None
+        batch["status"] = "completed"
+        batch["request_counts"] = {"total": len(outputs) + len(errors), "completed": len(outputs), "failed": len(errors)}
 
     def _send(self, writer, status: int, obj: dict, extra: dict | None = None) -> None:
         self._send_raw(writer, status, json.dumps(obj).encode(), "application/json", extra)
