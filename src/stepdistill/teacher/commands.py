@@ -20,6 +20,10 @@ def describe(manifest: dict) -> str:
              f"requests: {manifest['cache_hits']} from cache, {manifest['answered']} new "
              f"({manifest['requests_sent']} sent, {manifest['retries']} retries), {manifest['failed']} failed, "
              f"{manifest['not_sent']} not sent; tokens {manifest['tokens']['total']:,}; {manifest['seconds']:.1f} s"]
+    hinted = manifest.get("rationalize")
+    if hinted:
+        lines.append(f"rationalize: {hinted['tried']} wrong or unparsable answers asked again with the gold label "
+                     f"as a hint, {hinted['kept']} parsed back to gold and kept (examples in {hinted['examples_file']})")
     if manifest["dropped"]:
         lines.append("dropped: " + ", ".join(f"{n} {why}" for why, n in manifest["dropped"].items()))
     if manifest["failed"] or manifest["not_sent"]:

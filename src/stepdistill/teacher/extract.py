@@ -34,6 +34,7 @@ from .cache import Cache, MemoryStore, request_key
 from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
 from .prompts import PromptBuilder, prompt_for, prompt_values
+from .rationalize import HintRequests, rationalize
 from .runner import Job, Runner
 
 log = logging.getLogger("stepdistill.teacher")
@@ -71,6 +72,8 @@ class ExtractSettings:
     n_ctx: int = option(8192, "local: context length in tokens")
     threads: int = option(2, "local: CPU threads")
     progress: bool = option(True, "show a progress bar on stderr")
+    rationalize: bool = option(False, "ask again, with the gold label as a hint, for inputs the teacher got wrong; "
+                                      "keep hinted rationales that parse back to gold (rows tagged hinted: true)")
 
     def __post_init__(self):
         if not self.task or not self.out:
@@ -85,6 +88,8 @@ class ExtractSettings:
             raise DataError("--limit must be at least 1")
         if self.timeout <= 0 or self.backoff < 0:
             raise DataError("--timeout must be positive and --backoff not negative")
+        if self.rationalize and self.teacher == "replay":
+            raise DataError("--rationalize needs a teacher model to answer hinted requests, not --teacher replay")
 
 
 def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> dict:
@@ -179,6 +184,9 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     fetch_seconds = time.perf_counter() - fetch_started
 
     tally = _write_rows(out / RATIONALES_FILE, task, examples, keys, store, stats, s.keep)
+    # --rationalize: hinted second requests for wrong answers (teacher/rationalize.py)
+    hints = HintRequests(task, examples, builder, backend, store, params[0]) if s.rationalize and builder else None
+    rationalized = rationalize(hints, out / RATIONALES_FILE, s, stats, tally) if hints else None
     summary = tally.summary()
     manifest = {
         "stage": "extract",
@@ -190,7 +198,7 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
         "prompt_source": builder.spec.source if builder else "released completions (prompt unpublished)",
         "exemplars": len(builder.spec.exemplars) if builder else None,
         "sampling": {k: v for k, v in params[0].as_dict().items() if k != "seed"}, "samples": s.samples,
-        "keep": s.keep,
+        "keep": s.keep, "rationalize": rationalized,
         "inputs": len(examples), "requests": len(first_use), "cache_hits": len(known),
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
         "failed": len(stats.errors), "not_sent": len(stats.not_sent),
