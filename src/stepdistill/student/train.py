@@ -37,6 +37,10 @@ class TrainSettings:
     data_dir: str | None = option(None, "the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
     rationales: str | None = option(None, "a `stepdistill extract` output folder: its rationales and teacher labels "
                                            "(default: the released completions)")
+    hinted: str = option("include", "rationales from extract --rationalize (rows tagged hinted): include or exclude",
+                         choices=("include", "exclude"))
+    rationales_per_input: str = option("1", "with several kept rationales per input (extract --samples N): 1 (the "
+                                            "first) or all (each its own training row)", choices=("1", "all"))
     fraction: float = option(1.0, "fraction of the training split to use, a seeded subset (nested across sizes)")
     seed: int = option(0, "seed for the data subset, shuffling and initialisation")
     alpha: float = option(0.5, "dss: loss = alpha * L_label + (1 - alpha) * L_rationale")
@@ -210,7 +214,7 @@ def run_train(settings: TrainSettings) -> dict:
     from .data import training_examples
     task = get_task(settings.task, settings.data_dir)
     train_examples, data_report = training_examples(task, settings.labels, settings.fraction, settings.seed,
-                                                    settings.rationales)
+                                                    settings.rationales, settings.hinted, settings.rationales_per_input)
     if not train_examples:
         raise DataError(f"no training examples left for {settings.task} (see the data report: {data_report})")
     valid = task.protocol_split("valid", with_teacher=False)
