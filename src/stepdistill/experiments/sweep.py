@@ -18,6 +18,7 @@ import yaml
 from ..errors import DataError
 from ..jsonio import read_json, write_jsonl
 from ..student.train import RUN_FILE, TrainSettings
+from ..tasks.spec import TaskSpec
 
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 
@@ -53,7 +54,8 @@ class SweepConfig:
         extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy"}
         if extra:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
-        return cls(name=raw.get("name", path.stem), tasks=raw.get("tasks", ["svamp"]),
+        tasks = [str(TaskSpec.parse(task)) for task in raw.get("tasks", ["svamp"])]  # a mapping: a spec with options
+        return cls(name=raw.get("name", path.stem), tasks=tasks,
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
                    fractions=[float(f) for f in raw.get("fractions", [1.0])],
                    students=raw.get("students", ["smollm2"]), seeds=[int(s) for s in raw.get("seeds", [0])],
@@ -62,7 +64,7 @@ class SweepConfig:
 
 def run_name(task: str, method: str, labels: str, student: str, fraction: float, seed: int) -> str:
     tag = re.sub(r"[^A-Za-z0-9.]+", "-", Path(student).name if "/" in student and Path(student).exists() else student)
-    task_tag = re.sub(r"[^A-Za-z0-9.]+", "-", task)
+    task_tag = re.sub(r"[^A-Za-z0-9.]+", "-", TaskSpec.parse(task).source)
     return f"{task_tag}__{method}-{labels}__{tag.strip('-')}__f{fraction:g}__s{seed}"
 
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ..cliargs import add_settings_arguments, settings_from_args
+from ..tasks.spec import add_task_options, task_from_args
 from . import extract
 from .extract import ExtractSettings, run_extract
 from .output import MANIFEST_FILE, RATIONALES_FILE
@@ -35,7 +36,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = settings_from_args(ExtractSettings, args)
+    settings = settings_from_args(ExtractSettings, args, task=task_from_args(args))
     with logging_redirect_tqdm():
         manifest = run_extract(settings)
     print(f"wrote {Path(settings.out) / RATIONALES_FILE} and {MANIFEST_FILE}")
@@ -49,4 +50,5 @@ def register(subparsers) -> None:
         description=extract.__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(line.strip() for line in extract.__doc__.split("\n\n")[2].splitlines()))
     add_settings_arguments(parser, ExtractSettings)
+    add_task_options(parser)
     parser.set_defaults(func=cmd_extract)
