@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from stepdistill.errors import DataError
 from stepdistill.teacher.backends import FakeBackend
@@ -14,15 +15,13 @@ from stepdistill.teacher.rationalize import EXAMPLES_FILE, REPLACED
 
 @pytest.fixture
 def own_task(tmp_path):
-    """Ten doublings with gold labels and a YAML prompt without a `hinted` template."""
-    folder = tmp_path / "own"
-    folder.mkdir()
-    lines = [{"id": f"q{i}", "input": f"What is {i} plus {i}?", "label": str(2 * i)} for i in range(10)]
-    (folder / "train.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    """Ten doublings with gold labels, as CSV, and a YAML prompt without a `hinted` template."""
+    data = tmp_path / "doublings.csv"
+    data.write_text("id,input,label\n" + "".join(f"q{i},What is {i} plus {i}?,{2 * i}\n" for i in range(10)))
     prompt = tmp_path / "prompt.yaml"
-    prompt.write_text("input: \"Q: {{ question }}\\nA:\"\nstop: \"\\n\\nQ:\"\n"
-                      "exemplars:\n  - question: What is 1 plus 1?\n    rationale: One and one make two.\n    label: '2'\n")
-    return f"jsonl:{folder}:numeric", str(prompt)
+    prompt.write_text(yaml.safe_dump({"input": "Q: {{ question }}\nA:", "stop": ["\n\nQ:"], "exemplars": [
+        {"question": "What is 1 plus 1?", "rationale": "One and one make two.", "label": "2"}]}))
+    return f"{data}:numeric", str(prompt)
 
 
 def hint_aware(wrong=(1, 2, 3, 4), unparsable=(5,), hint_ignored=(4,)):
