@@ -139,3 +139,20 @@ def test_spec_strings_round_trip_and_options_reach_every_command(tmp_path, capsy
     for command in (["extract", "--out", "o"], ["train", "--out", "o"], ["eval", "--model", "m"]):
         args = build_parser().parse_args(command + ["--task", "x.csv", "--label-column", "gold"])
         assert args.label_column == "gold", command
+
+
+def test_train_then_eval_read_a_templated_csv_the_same_way(tmp_path, capsys):
+    """The options travel in run.json's task spec: eval on the run folder needs no --task."""
+    write(tmp_path / "data", "csv", ROWS)
+    write(tmp_path / "data", "csv", ROWS[:4], split="test")
+    out = tmp_path / "run"
+    assert main(["train", "--task", str(tmp_path / "data"), "--input-template", TEMPLATE, "--label-column", "gold",
+                 "--method", "standard", "--student", "tiny-t5", "--out", str(out), "--max-steps", "1",
+                 "--batch-size", "4", "--label-max-new-tokens", "4", "--no-progress"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert TaskSpec.parse(run["settings"]["task"]).label_column == "gold"
+    capsys.readouterr()
+    assert main(["eval", "--model", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    predictions = [json.loads(line) for line in open(result["predictions"])]
+    assert result["n"] == 4 and predictions[0]["id"] == "r0"
