@@ -106,6 +106,21 @@ def test_a_user_prompt_can_name_its_own_hinted_template(tmp_path):
         "Q: What is 1 plus 1? (2)\nA: One and one. So the answer is 2.\n\nQ: What is 2 plus 2? (4)\nA:")
 
 
-def test_rationalize_refuses_replay():
-    with pytest.raises(DataError, match="replay"):
+def test_replay_needs_a_hint_teacher_and_gets_the_builtin_prompt_and_a_cache(tmp_path, data_dir):
+    with pytest.raises(DataError, match="--hint-teacher"):
         ExtractSettings(task="svamp", out="x", teacher="replay", rationalize=True)
+    from stepdistill.tasks import get_task
+    from stepdistill.teacher.backends import ReplayBackend
+    from stepdistill.teacher.cache import Cache, MemoryStore
+    from stepdistill.teacher.rationalize import HintRequests
+
+    settings = ExtractSettings(task="svamp", out=str(tmp_path), teacher="replay", rationalize=True,
+                               hint_teacher="local", data_dir=str(data_dir))
+    task = get_task("svamp", data_dir)
+    examples = task.load("train")[:3]
+    hints = HintRequests.build(settings, task, examples, None, ReplayBackend({}), MemoryStore())
+    assert hints.backend.name == "local" and hints.own_store and isinstance(hints.store, Cache)
+    assert hints.params.stop == ("\n\nQ:",)
+    prompt = hints.builder.render({"question": examples[0].input, "hint": examples[0].label})
+    assert prompt.endswith(f"Hint: the answer is {examples[0].label}.\nA:")
+    hints.store.close()

@@ -74,6 +74,8 @@ class ExtractSettings:
     progress: bool = option(True, "show a progress bar on stderr")
     rationalize: bool = option(False, "ask again, with the gold label as a hint, for inputs the teacher got wrong; "
                                       "keep hinted rationales that parse back to gold (rows tagged hinted: true)")
+    hint_teacher: str | None = option(None, "--rationalize: the teacher for hinted requests (default: --teacher; "
+                                             "needed with --teacher replay, e.g. local)")
 
     def __post_init__(self):
         if not self.task or not self.out:
@@ -88,8 +90,9 @@ class ExtractSettings:
             raise DataError("--limit must be at least 1")
         if self.timeout <= 0 or self.backoff < 0:
             raise DataError("--timeout must be positive and --backoff not negative")
-        if self.rationalize and self.teacher == "replay":
-            raise DataError("--rationalize needs a teacher model to answer hinted requests, not --teacher replay")
+        if self.rationalize and self.teacher == "replay" and self.hint_teacher in (None, "replay"):
+            raise DataError("--rationalize with --teacher replay needs --hint-teacher (openai:MODEL or local): "
+                            "the released completions cannot answer hinted requests")
 
 
 def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> dict:
@@ -185,7 +188,7 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
 
     tally = _write_rows(out / RATIONALES_FILE, task, examples, keys, store, stats, s.keep)
     # --rationalize: hinted second requests for wrong answers (teacher/rationalize.py)
-    hints = HintRequests(task, examples, builder, backend, store, params[0]) if s.rationalize and builder else None
+    hints = HintRequests.build(s, task, examples, builder, backend, store) if s.rationalize else None
     rationalized = rationalize(hints, out / RATIONALES_FILE, s, stats, tally) if hints else None
     summary = tally.summary()
     manifest = {

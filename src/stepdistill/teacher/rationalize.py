@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..jsonio import iter_jsonl, write_json
-from .backends import Backend, Sampling
-from .cache import request_key
+from .backends import Backend, Sampling, make_backend
+from .cache import Cache, request_key
 from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import FAILED, NOT_SENT, UNPARSABLE, WRONG, Tally, make_row
-from .prompts import PromptBuilder, hinted_spec, prompt_values
+from .prompts import PromptBuilder, hinted_spec, prompt_for, prompt_values
 from .runner import Job, Runner
 
 REPLACED = "replaced by a hinted rationale"
@@ -35,13 +35,34 @@ N_EXAMPLES = 5
 
 @dataclass
 class HintRequests:
-    """What the hinted pass shares with the main one: the task, its inputs, prompt, backend and store."""
+    """What the hinted pass needs: the task, its inputs, the hinted prompt, a backend, a store, sampling."""
     task: object
     examples: list  # the extraction's inputs, in order
-    builder: PromptBuilder  # the main prompt; the hinted one is derived from it
+    builder: PromptBuilder  # the hinted prompt
     backend: Backend
     store: object  # Cache or MemoryStore
-    params: Sampling  # the main pass's first sample's sampling
+    params: Sampling
+    own_store: bool = False  # opened here (the main pass had no cache: replay), so closed here
+
+    @classmethod
+    def build(cls, settings, task, examples, builder, backend, store) -> "HintRequests":
+        """The main pass's prompt, backend and store, unless --hint-teacher names another teacher (needed
+        after --teacher replay, whose prompt was never published: the task's built-in prompt is used)."""
+        if settings.hint_teacher:
+            backend = make_backend(settings.hint_teacher, base_url=settings.base_url, api_key_env=settings.api_key_env,
+                                   timeout=settings.timeout, n_ctx=settings.n_ctx, threads=settings.threads)
+        if builder is None:
+            spec = prompt_for(task.name, settings.prompt)
+            style = settings.prompt_style if settings.prompt_style != "auto" else (
+                spec.style or ("chat" if backend.name == "openai" else "completion"))
+            builder = PromptBuilder(spec, style=style, n_exemplars=settings.exemplars)
+        own_store = not isinstance(store, Cache) and backend.cacheable
+        if own_store:
+            store = Cache(Path(settings.cache) if settings.cache else Path(settings.out) / "cache.sqlite")
+        params = Sampling(max_tokens=settings.max_tokens, temperature=settings.temperature, top_p=settings.top_p,
+                          stop=tuple(builder.stop), seed=settings.seed if settings.temperature > 0 else None)
+        hinted = PromptBuilder(hinted_spec(builder.spec), style=builder.style)
+        return cls(task, examples, hinted, backend, store, params, own_store)
 
 
 def needs_hint(rows: list[dict]) -> bool:
@@ -67,7 +88,7 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
     counts for the manifest (`settings` are the ExtractSettings; `main_stats` the main pass's RunStats)."""
     by_id = {ex.id: ex for ex in req.examples}
     chosen = [by_id[i] for i, rows in read_groups(rows_path) if needs_hint(rows)]
-    builder = PromptBuilder(hinted_spec(req.builder.spec), style=req.builder.style)
+    builder = req.builder
 
     def render(example):
         return builder.render({**prompt_values(example), "hint": example.label}, f"hinted input {example.id}")
@@ -76,6 +97,8 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
                                ex.id if req.backend.per_example else None) for ex in chosen}
     stats = _send(req, chosen, keys, render, settings, main_stats)
     answers = req.store.get_many(set(keys.values()))
+    if req.own_store:
+        req.store.close()
     hinted_rows = {}
     for ex in chosen:
         key = keys[ex.id]
@@ -90,6 +113,7 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
             "kept": counts["kept"], "replaced": counts["replaced"],
             "requests_sent": stats.requests_sent, "failed": len(stats.errors), "not_sent": len(stats.not_sent),
             "tokens": stats.prompt_tokens + stats.completion_tokens, "prompt_hash": builder.hash,
+            "teacher": f"{req.backend.name}:{req.backend.model}",
             "examples_file": EXAMPLES_FILE}
 
 
