@@ -156,3 +156,14 @@ def test_train_then_eval_read_a_templated_csv_the_same_way(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     predictions = [json.loads(line) for line in open(result["predictions"])]
     assert result["n"] == 4 and predictions[0]["id"] == "r0"
+
+
+def test_a_sweep_config_names_a_task_with_options_as_a_mapping(tmp_path):
+    from stepdistill.experiments.sweep import SweepConfig, planned_runs
+
+    config = tmp_path / "sweep.yaml"
+    config.write_text("tasks:\n  - {source: nli.csv, input_template: '{{ premise }}', label_column: gold}\n"
+                      "methods: [standard]\n")
+    runs = planned_runs(SweepConfig.load(config), tmp_path / "out")
+    assert TaskSpec.parse(runs[0].task) == TaskSpec("nli.csv", "{{ premise }}", "gold")
+    assert "nli.csv__standard" in runs[0].out

@@ -28,7 +28,8 @@ RUN_FILE = "run.json"
 
 @dataclass
 class TrainSettings:
-    task: str = option("svamp", "task: cqa, svamp, anli1, esnli, PATH[:SCORER] (.jsonl/.csv/.tsv/.parquet file or folder) or hf:NAME[:CONFIG][:SCORER]")
+    task: str = option("svamp", "task: cqa, svamp, anli1, esnli, PATH[:SCORER] (a .jsonl/.csv/.tsv/.parquet "
+                                "file or folder) or hf:NAME[:CONFIG][:SCORER]")
     method: str = option("dss", "standard (x->y), dss (two tasks), single (x -> rationale then label)", choices=METHODS)
     labels: str = option("gold", "train on gold labels or the teacher's labels (the unlabeled setting)",
                          choices=("gold", "teacher"))

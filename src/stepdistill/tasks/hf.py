@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..scoring import SCORERS
 from .rows import VALID_NAMES, RowTask, describe_splits
 from .spec import TaskSpec
-from .tables import FORMATS
+from .tables import table_format
 
 BUILDERS = {"jsonl": ("json", {}), "csv": ("csv", {}), "tsv": ("csv", {"delimiter": "\t"}), "parquet": ("parquet", {})}
 
@@ -36,16 +36,15 @@ def load(name: str, config: str | None):
     local = Path(name)
     try:
         if local.is_file():
-            builder, kwargs = BUILDERS[FORMATS.get(local.suffix.lower(), "")] if local.suffix.lower() in FORMATS else (None, None)
-            if builder is None:
-                raise DataError(f"{local}: unknown file type (expected {', '.join(FORMATS)})")
+            builder, kwargs = BUILDERS[table_format(local)]
             loaded = datasets.load_dataset(builder, data_files={"train": str(local)}, **kwargs)
         else:
             loaded = datasets.load_dataset(name, config)
     except DataError:
         raise
     except Exception as e:  # noqa: BLE001: the datasets library raises many kinds; the message is what helps
-        raise DataError(f"hf:{name}{':' + config if config else ''}: could not load it ({type(e).__name__}: {e})") from None
+        where = f"hf:{name}" + (f":{config}" if config else "")
+        raise DataError(f"{where}: could not load it ({type(e).__name__}: {e})") from None
     splits = {}
     for split, data in loaded.items():
         protocol = "valid" if split in VALID_NAMES else split

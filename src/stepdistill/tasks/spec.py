@@ -52,8 +52,9 @@ class TaskSpec:
         if isinstance(text, dict):
             unknown = set(text) - {f.name for f in fields(cls)}
             if unknown or not isinstance(text.get("source"), str):
+                extra = f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""
                 raise DataError(f"task spec {text}: expected a 'source' string and optionally input_template, "
-                                f"label_column, id_column{'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}")
+                                f"label_column, id_column{extra}")
             return cls(**text)
         if not isinstance(text, str) or not text:
             raise DataError(f"task spec should be a non-empty string, got {text!r}")

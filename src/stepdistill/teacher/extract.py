@@ -42,7 +42,8 @@ log = logging.getLogger("stepdistill.teacher")
 
 @dataclass
 class ExtractSettings:
-    task: str = option("", "cqa, svamp, anli1, esnli, or your own data: PATH[:SCORER] (.jsonl/.csv/.tsv/.parquet file or folder) or hf:NAME[:CONFIG][:SCORER]", required=True)
+    task: str = option("", "cqa, svamp, anli1, esnli, or your own data: PATH[:SCORER] (a .jsonl/.csv/.tsv/.parquet "
+                           "file or folder) or hf:NAME[:CONFIG][:SCORER]", required=True)
     out: str = option("", "output folder: rationales.jsonl, then manifest.json (and cache.sqlite)", required=True)
     teacher: str = option("local", "openai:MODEL, local[:PATH.gguf] (default: the embedded SmolLM2) or replay")
     split: str | None = option(None, "release split (default: the task's training pool: train; valid for anli1/esnli)")
