@@ -136,6 +136,9 @@ def test_spec_strings_round_trip_and_options_reach_every_command(tmp_path, capsy
                  "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["examples"] == 12
     from stepdistill.cli import build_parser
+    from stepdistill.tasks.spec import task_from_args
+    typed = build_parser().parse_args(["train", "--out", "o", "--task", "x.csv", "--input-template", "{{ a }}\\n{{ b }}"])
+    assert TaskSpec.parse(task_from_args(typed)).input_template == "{{ a }}\n{{ b }}"  # as a shell passes "\n"
     for command in (["extract", "--out", "o"], ["train", "--out", "o"], ["eval", "--model", "m"]):
         args = build_parser().parse_args(command + ["--task", "x.csv", "--label-column", "gold"])
         assert args.label_column == "gold", command

@@ -72,7 +72,8 @@ def with_options(spec: str, input_template: str | None = None, label_column: str
 def add_task_options(parser: argparse.ArgumentParser) -> None:
     """--input-template, --label-column, --id-column for a command that takes --task."""
     parser.add_argument("--input-template", help="file and hf: tasks: the student's input as Jinja over a row's "
-                        "columns, e.g. \"Premise: {{ premise }}\\nHypothesis: {{ hypothesis }}\" (default: column 'input')")
+                        "columns, e.g. \"Premise: {{ premise }}\\nHypothesis: {{ hypothesis }}\" (\\n, \\t: newline, tab; "
+                        "default: column 'input')")
     parser.add_argument("--label-column", help="file and hf: tasks: the gold label's column (default: 'label')")
     parser.add_argument("--id-column", help="file and hf: tasks: the row id's column (default: 'id', else row numbers)")
 
@@ -80,7 +81,10 @@ def add_task_options(parser: argparse.ArgumentParser) -> None:
 def task_from_args(args: argparse.Namespace, task: str | None = None) -> str | None:
     """args.task (or `task`) with the three options folded in."""
     task = task if task is not None else args.task
-    options = (args.input_template, args.label_column, args.id_column)
+    template = args.input_template
+    if template is not None:  # a shell does not turn "\n" into a newline; the template means one
+        template = template.replace("\\n", "\n").replace("\\t", "\t")
+    options = (template, args.label_column, args.id_column)
     if task is None:
         if any(options):
             raise DataError("--input-template, --label-column and --id-column need --task")
