@@ -10,7 +10,7 @@ from stepdistill.teacher.backends import FakeBackend
 from stepdistill.teacher.extract import ExtractSettings, run_extract
 from stepdistill.teacher.output import read_rationales
 from stepdistill.teacher.prompts import BUILTIN, PromptBuilder, hinted_spec, load_template
-from stepdistill.teacher.rationalize import EXAMPLES_FILE, REPLACED
+from stepdistill.teacher.rationalize import EXAMPLES_FILE, NO_RATIONALE, REPLACED
 
 
 @pytest.fixture
@@ -24,15 +24,18 @@ def own_task(tmp_path):
     return f"{data}:numeric", str(prompt)
 
 
-def hint_aware(wrong=(1, 2, 3, 4), unparsable=(5,), hint_ignored=(4,)):
+def hint_aware(wrong=(1, 2, 3, 4, 6), unparsable=(5,), hint_ignored=(4,), bare=(6,)):
     """Right unless i is in `wrong` (one too many) or `unparsable` (no answer cue); given a hint, it
-    repeats the hinted answer, except for i in `hint_ignored`, where it stays wrong."""
+    repeats the hinted answer, except for i in `hint_ignored`, where it stays wrong, and for i in `bare`,
+    where it gives the answer with no rationale."""
     def answer(prompt):
         query = prompt.rsplit("\n\n", 1)[-1]
         i = int(query.rsplit("What is ", 1)[1].split(" ")[0])
         if query.startswith("Hint:"):
             hint = int(query.split("the answer is ")[1].split(".")[0])
             total = hint + 1 if i in hint_ignored else hint
+            if i in bare:
+                return f" So the answer is {total}."
             return f" Twice {i} is {total}. So the answer is {total}."
         if i in unparsable:
             return f" {i} and {i}, hmm."
@@ -55,13 +58,13 @@ def test_wrong_and_unparsable_inputs_are_asked_again_and_kept_when_they_parse_ba
     fake = FakeBackend(answer=hint_aware())
     manifest = extract(tmp_path, own_task, fake)
     hinted_calls = [p for p in fake.calls if "Hint: the answer is" in p.rsplit("\n\n", 1)[-1]]
-    assert len(fake.calls) == 10 + 5 and len(hinted_calls) == 5
-    assert manifest["rationalize"]["tried"] == 5 and manifest["rationalize"]["kept"] == 4
+    assert len(fake.calls) == 10 + 6 and len(hinted_calls) == 6
+    assert manifest["rationalize"]["tried"] == 6 and manifest["rationalize"]["kept"] == 4
     assert manifest["rationalize"]["replaced"] == 3  # q1-q3 were parsed (kept under --keep parsed), now replaced
     got = rows(tmp_path)
     hinted = [r for r in got if r.get("hinted")]
-    assert [r["id"] for r in hinted] == ["q1", "q2", "q3", "q4", "q5"]
-    assert [r["kept"] for r in hinted] == [True, True, True, False, True]
+    assert [r["id"] for r in hinted] == ["q1", "q2", "q3", "q4", "q5", "q6"]
+    assert [r["kept"] for r in hinted] == [True, True, True, False, True, False]  # q6: the bare hinted answer
     assert all(r["sample"] == 1 for r in hinted)
     # each hinted row follows its input's own row; the replaced wrong rows are no longer kept
     assert [r["id"] for r in got[:4]] == ["q0", "q1", "q1", "q2"]
@@ -69,8 +72,8 @@ def test_wrong_and_unparsable_inputs_are_asked_again_and_kept_when_they_parse_ba
     assert kept["q1"]["hinted"] is True and kept["q1"]["rationale"] == "Twice 1 is 2."
     assert kept["q4"]["teacher_label"] == "9" and not kept["q4"].get("hinted")  # hint ignored: the old row stays
     assert manifest["kept"] == sum(r["kept"] for r in got) == 10  # q5 did not parse; its hinted row is kept
-    assert manifest["dropped"][REPLACED] == 3
-    assert manifest["teacher_accuracy"] == 50.0  # the main pass's accuracy, hints not counted
+    assert manifest["dropped"][REPLACED] == 3 and manifest["dropped"][f"hinted: {NO_RATIONALE}"] == 1
+    assert manifest["teacher_accuracy"] == 40.0  # the main pass's accuracy, hints not counted
     shown = json.loads((tmp_path / "out" / EXAMPLES_FILE).read_text())
     assert [s["id"] for s in shown] == ["q1", "q2", "q3", "q5"]
     assert shown[0]["teacher_label"] == "3" and shown[0]["hinted_rationale"] == "Twice 1 is 2."
@@ -81,7 +84,7 @@ def test_hinted_requests_are_cached_like_the_others(tmp_path, own_task):
     again = FakeBackend(answer=hint_aware())
     manifest = extract(tmp_path, own_task, again)
     assert again.calls == [] and manifest["rationalize"]["requests_sent"] == 0
-    assert manifest["rationalize"]["kept"] == 4 and len(rows(tmp_path)) == 15
+    assert manifest["rationalize"]["kept"] == 4 and len(rows(tmp_path)) == 16
 
 
 def test_the_builtin_hinted_prompts_render_and_their_exemplars_parse_back(data_dir):

@@ -3,7 +3,7 @@
 Rationalization (as in STaR, Zelikman et al. 2022): for an input whose teacher answer is wrong or did
 not parse, and whose gold label is known, ask again with the gold label given as a hint, in the task's
 own prompt format (prompts.hinted_spec), and keep the new rationale only if it parses back to the gold
-label. Kept hinted rows replace the input's wrong rows for training (those are un-kept, with the reason
+label with a rationale of its own (not the bare hinted answer). Kept hinted rows replace the input's wrong rows for training (those are un-kept, with the reason
 "replaced by a hinted rationale"); `stepdistill train --hinted exclude` leaves hinted rows out again.
 
 Reads top to bottom: choose the inputs; build one hinted request each (cached like every other request,
@@ -29,6 +29,7 @@ from .prompts import PromptBuilder, hinted_spec, prompt_for, prompt_values
 from .runner import Job, Runner
 
 REPLACED = "replaced by a hinted rationale"
+NO_RATIONALE = "the hint repeated without a rationale"
 EXAMPLES_FILE = "hinted_examples.json"
 N_EXAMPLES = 5
 
@@ -105,7 +106,7 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
         error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
         row = make_row(req.task, ex, settings.samples, answers.get(key), None if key in answers else error)
         row["hinted"] = True
-        row["kept"] = bool(row["correct"])
+        row["kept"] = bool(row["correct"]) and bool((row["rationale"] or "").strip())  # not the hint alone
         hinted_rows[ex.id] = row
     counts = _rewrite(rows_path, hinted_rows, tally)
     _write_examples(rows_path.parent / EXAMPLES_FILE, rows_path, hinted_rows)
@@ -158,10 +159,10 @@ def _rewrite(rows_path: Path, hinted_rows: dict, tally: Tally) -> dict:
                 if hinted["kept"]:
                     counts["kept"] += 1
                     tally.kept += 1
-                    for row in rows[:-1]:
-                        counts["replaced"] += row["kept"]
-                        tally.kept -= row["kept"]
-                        tally.dropped[REPLACED] += row["kept"]
+                    for row in (r for r in rows[:-1] if r["kept"]):
+                        counts["replaced"] += 1
+                        tally.kept -= 1
+                        tally.dropped[REPLACED] += 1
                         row["kept"] = False
                 else:
                     tally.dropped[f"hinted: {_why_not_kept(hinted)}"] += 1
@@ -173,7 +174,9 @@ def _rewrite(rows_path: Path, hinted_rows: dict, tally: Tally) -> dict:
 def _why_not_kept(row: dict) -> str:
     if row["completion"] is None:
         return NOT_SENT if row["request_error"] == NOT_SENT else FAILED
-    return UNPARSABLE if row["parse_error"] is not None else WRONG
+    if row["parse_error"] is not None:
+        return UNPARSABLE
+    return WRONG if not row["correct"] else NO_RATIONALE
 
 
 def _write_examples(path: Path, rows_path: Path, hinted_rows: dict) -> None:
