@@ -80,6 +80,9 @@ class TrainSettings:
             raise DataError(f"--alpha must be in [0, 1], got {self.alpha}")
         if not 0.0 < self.fraction <= 1.0:
             raise DataError(f"--fraction must be in (0, 1], got {self.fraction}")
+        self.rationales_per_input = str(self.rationales_per_input)  # a YAML config may say 1, not "1"
+        if self.hinted not in ("include", "exclude") or self.rationales_per_input not in ("1", "all"):
+            raise DataError("--hinted must be include or exclude, --rationales-per-input 1 or all")
 
 
 def file_sha256(path: Path) -> str:
