@@ -14,13 +14,16 @@ import sys
 from .errors import DataError
 from .experiments import commands as experiment_commands
 from .student import commands as student_commands
+from .tasks.spec import add_task_options
 from .teacher import commands as teacher_commands
 
 
 def cmd_data_stats(args: argparse.Namespace) -> int:
     from .stats import all_stats, format_table
 
-    rows = all_stats(args.data_dir, args.task)
+    from .tasks.spec import task_from_args
+
+    rows = all_stats(args.data_dir, task_from_args(args))
     if args.json:
         print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
     else:
@@ -37,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = data_sub.add_parser("stats", help="examples, teacher outputs, unparsable and teacher accuracy per split")
     stats.add_argument("--data-dir", help="the release's datasets/ folder (default: $STEPDISTILL_DATA, then ./datasets)")
     stats.add_argument("--task", help="one task (default: all four benchmarks)")
+    add_task_options(stats)
     stats.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     stats.set_defaults(func=cmd_data_stats)
 

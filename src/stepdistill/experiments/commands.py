@@ -25,7 +25,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import DemoSettings, run_demo
 
-    run_demo(DemoSettings(out=args.out, examples=args.examples, epochs=args.epochs))
+    run_demo(DemoSettings(out=args.out, examples=args.examples, epochs=args.epochs, rationalize=args.rationalize))
     return 0
 
 
@@ -44,4 +44,6 @@ def register(sub) -> None:
     demo.add_argument("--out", default="demo_out", help="output folder")
     demo.add_argument("--examples", type=int, default=160, help="training examples in the generated sample task")
     demo.add_argument("--epochs", type=float, default=3.0, help="training epochs for each student")
+    demo.add_argument("--rationalize", action=argparse.BooleanOptionalAction, default=True,
+                      help="ask the teacher again with the right answer as a hint where it was wrong")
     demo.set_defaults(func=cmd_demo)

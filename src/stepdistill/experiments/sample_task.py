@@ -65,6 +65,7 @@ def write_sample_task(folder: str | Path, n_train: int = 160, n_valid: int = 40,
         "instruction": "Solve the word problem. Explain the arithmetic in one sentence, then end with "
                        "\"So the answer is <number>.\"",
         "input": "Q: {{ question }}\nA:",
+        "hinted": "Q: {{ question }}\nHint: the answer is {{ hint }}.\nA:",  # extract --rationalize
         "output": " {{ rationale }} So the answer is {{ label }}.",
         "stop": ["\nQ:", "\n\n"],
         "style": "completion",

@@ -19,6 +19,7 @@ from ..errors import DataError
 from ..jsonio import write_jsonl
 from ..student.runfile import load_run
 from ..student.settings import TrainSettings
+from ..tasks.spec import TaskSpec
 
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 
@@ -54,7 +55,8 @@ class SweepConfig:
         extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy"}
         if extra:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
-        return cls(name=raw.get("name", path.stem), tasks=raw.get("tasks", ["svamp"]),
+        tasks = [str(TaskSpec.parse(task)) for task in raw.get("tasks", ["svamp"])]  # a mapping: a spec with options
+        return cls(name=raw.get("name", path.stem), tasks=tasks,
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
                    fractions=[float(fraction) for fraction in raw.get("fractions", [1.0])],
                    students=raw.get("students", ["smollm2"]), seeds=[int(seed) for seed in raw.get("seeds", [0])],
@@ -63,7 +65,7 @@ class SweepConfig:
 
 def run_name(task: str, method: str, labels: str, student: str, fraction: float, seed: int) -> str:
     tag = re.sub(r"[^A-Za-z0-9.]+", "-", Path(student).name if "/" in student and Path(student).exists() else student)
-    task_tag = re.sub(r"[^A-Za-z0-9.]+", "-", task)
+    task_tag = re.sub(r"[^A-Za-z0-9.]+", "-", TaskSpec.parse(task).source)
     return f"{task_tag}__{method}-{labels}__{tag.strip('-')}__f{fraction:g}__s{seed}"
 
 

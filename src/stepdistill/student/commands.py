@@ -12,12 +12,13 @@ from ..errors import DataError
 from ..jsonio import iter_jsonl, write_jsonl
 from .runfile import run_settings
 from .settings import TrainSettings
+from ..tasks.spec import add_task_options, task_from_args
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import run_train
 
-    record = run_train(settings_from_args(TrainSettings, args))
+    record = run_train(settings_from_args(TrainSettings, args, task=task_from_args(args)))
     if record:  # rank 0
         test = "-" if record["test_accuracy"] is None else f"{record['test_accuracy']:.2f}%"
         print(f"{record['task']} {record['method']}-{record['labels']}: best step {record['best_step']}, "
@@ -39,7 +40,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .models import load_trained
 
     settings, method, max_new_tokens = _generation(args)
-    task_spec = args.task or (settings.task if settings else None)
+    task_spec = task_from_args(args) or (settings.task if settings else None)  # a run's spec holds its column options
     if not task_spec:
         raise DataError("--task is needed (the model folder has no run.json naming it)")
     task = get_task(task_spec, args.data_dir or (settings.data_dir if settings else None))
@@ -85,11 +86,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def register(sub) -> None:
     train = sub.add_parser("train", help="train a student (dss, standard or single) and test the chosen checkpoint")
     add_settings_arguments(train, TrainSettings)
+    add_task_options(train)
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="label-only accuracy of a trained student on a split")
     evaluate.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
     evaluate.add_argument("--task", help="task (default: the run's)")
+    add_task_options(evaluate)
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"), help="protocol split")
     evaluate.add_argument("--data-dir", help="the release's datasets/ folder (default: the run's, $STEPDISTILL_DATA)")
     evaluate.add_argument("--limit", type=int, default=0, help="first N examples only (0: all)")

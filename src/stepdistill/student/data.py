@@ -1,4 +1,11 @@
-"""Which examples a run trains on, with which label and which rationale, and how many were skipped."""
+"""Which examples a run trains on, with which label and which rationale(s), and how many were skipped.
+
+With an extraction folder (`--rationales`), an input may have several kept rationales (extract
+--samples N) and hinted ones (extract --rationalize, rows tagged `hinted: true`). `--hinted exclude`
+leaves hinted rows out; `--rationales-per-input 1` trains on the first kept rationale of each input,
+`all` turns every kept rationale into a training row of its own (each row also carries the input's label
+row, so an input with k rationales is seen k times by the label task too).
+"""
 
 from __future__ import annotations
 
@@ -8,47 +15,84 @@ from pathlib import Path
 from ..errors import DataError
 from ..tasks.base import Example, Task, take_fraction
 
+HINTED_CHOICES = ("include", "exclude")
+PER_INPUT_CHOICES = ("1", "all")
+
 
 @dataclass
 class TrainingExample:
     example: Example
     label: str  # the target of the label task: gold y, or the teacher's y' when --labels teacher
     rationale: str | None  # None: no usable rationale, the rationale task skips this example
+    hinted: bool = False  # the rationale came from a hinted request (extract --rationalize)
 
 
 @dataclass
 class DataReport:
     pool: int  # protocol train split size
     selected: int  # after --fraction
-    used: int  # with a label to train on
+    used: int  # inputs with a label to train on
     no_teacher_label: int  # dropped for --labels teacher: the teacher gave no parsable label
-    no_rationale: int  # the rationale task skips these (parse failure, filtered out, or none)
+    no_rationale: int  # inputs the rationale task skips (parse failure, filtered out, or none)
+    rows: int = 0  # training rows: `used`, plus one per extra rationale with --rationales-per-input all
+    rationale_rows: int = 0  # rows with a rationale
+    hinted_rows: int = 0  # of those, rationales from hinted requests
+    hinted_excluded: int = 0  # kept hinted rationales of the selected inputs left out by --hinted exclude
+    hinted: str = "include"
+    rationales_per_input: str = "1"
 
 
-def attach_extracted(examples: list[Example], folder: str | Path) -> list[Example]:
-    """Replace released completions with `stepdistill extract` output (its kept rows, first sample each)."""
+def extracted_rows(folder: str | Path, hinted: str = "include") -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """{id: kept rows} of an extraction folder (hinted rows left out with hinted="exclude"), and
+    {id: number of kept hinted rows left out}."""
     from ..teacher.output import read_rationales
 
-    by_id = read_rationales(folder)
-    if not any(ex.id in by_id for ex in examples):
+    by_id, excluded = {}, {}
+    for example_id, rows in read_rationales(folder, all_samples=True).items():
+        own = [r for r in rows if hinted == "include" or not r.get("hinted")]
+        excluded[example_id] = len(rows) - len(own)
+        if own:
+            by_id[example_id] = own
+    return by_id, excluded
+
+
+def attach_extracted(examples: list[Example], folder: str | Path, hinted: str = "include"
+                     ) -> tuple[list[Example], dict[str, list[dict]], dict[str, int]]:
+    """Replace released completions with `stepdistill extract` output (the first kept row of each input);
+    also returns every kept row by id, and the hinted rows left out by id."""
+    by_id, excluded = extracted_rows(folder, hinted)
+    if not any(ex.id in by_id for ex in examples) and not any(excluded.get(ex.id) for ex in examples):
         raise DataError(f"{Path(folder) / 'rationales.jsonl'}: no kept rationale matches a training example id; "
                         "was it extracted for this task and for the split that holds the training pool?")
     out = []
     for ex in examples:
-        row = by_id.get(ex.id)
+        row = by_id.get(ex.id, [None])[0]
         out.append(replace(ex, rationale=row.get("rationale") if row else None,
                            teacher_label=row.get("teacher_label") if row else None,
                            parse_error=row.get("parse_error") if row else "not extracted or not kept"))
-    return out
+    return out, by_id, excluded
 
 
-def training_examples(task: Task, labels: str, fraction: float, seed: int,
-                      rationales: str | None = None) -> tuple[list[TrainingExample], DataReport]:
+def rationale_rows(example: Example, label: str, kept_rows: list[dict] | None, per_input: str) -> list[TrainingExample]:
+    """One training row per input (its first rationale), or with per_input="all" one per kept rationale."""
+    if kept_rows is None:  # released completions, or nothing extracted for this input
+        return [TrainingExample(example, label, example.rationale or None)]
+    chosen = ([r for r in kept_rows if r.get("rationale")] or kept_rows[:1]) if per_input == "all" else kept_rows[:1]
+    return [TrainingExample(example, label, row.get("rationale") or None, bool(row.get("hinted"))) for row in chosen]
+
+
+def training_examples(task: Task, labels: str, fraction: float, seed: int, rationales: str | None = None,
+                      hinted: str = "include", rationales_per_input: str = "1"
+                      ) -> tuple[list[TrainingExample], DataReport]:
+    if hinted not in HINTED_CHOICES or rationales_per_input not in PER_INPUT_CHOICES:
+        raise DataError(f"--hinted must be one of {', '.join(HINTED_CHOICES)} and --rationales-per-input one of "
+                        f"{', '.join(PER_INPUT_CHOICES)}")
     pool = task.protocol_split("train")
+    kept_by_id, excluded = {}, {}
     if rationales:
-        pool = attach_extracted(pool, rationales)
+        pool, kept_by_id, excluded = attach_extracted(pool, rationales, hinted)
     selected = take_fraction(pool, fraction, seed)
-    used, no_teacher_label = [], 0
+    rows, used, no_teacher_label = [], 0, 0
     for ex in selected:
         label = ex.label if labels == "gold" else ex.teacher_label
         if label is None:
@@ -56,7 +100,12 @@ def training_examples(task: Task, labels: str, fraction: float, seed: int,
                 raise DataError(f"example {ex.id} of {task.name} has no gold label; use --labels teacher")
             no_teacher_label += 1
             continue
-        used.append(TrainingExample(ex, label, ex.rationale or None))
-    report = DataReport(pool=len(pool), selected=len(selected), used=len(used), no_teacher_label=no_teacher_label,
-                        no_rationale=sum(1 for t in used if t.rationale is None))
-    return used, report
+        used += 1
+        rows += rationale_rows(ex, label, kept_by_id.get(ex.id) if rationales else None, rationales_per_input)
+    with_rationale = [t for t in rows if t.rationale is not None]
+    report = DataReport(pool=len(pool), selected=len(selected), used=used, no_teacher_label=no_teacher_label,
+                        no_rationale=used - len({t.example.id for t in with_rationale}), rows=len(rows),
+                        rationale_rows=len(with_rationale), hinted_rows=sum(t.hinted for t in with_rationale),
+                        hinted_excluded=sum(excluded.get(ex.id, 0) for ex in selected),
+                        hinted=hinted, rationales_per_input=rationales_per_input)
+    return rows, report

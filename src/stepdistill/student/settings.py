@@ -11,7 +11,8 @@ from .features import METHODS
 
 @dataclass
 class TrainSettings:
-    task: str = option("svamp", "task: cqa, svamp, anli1, esnli or jsonl:PATH[:SCORER]")
+    task: str = option("svamp", "task: cqa, svamp, anli1, esnli, PATH[:SCORER] (a .jsonl/.csv/.tsv/.parquet "
+                                "file or folder) or hf:NAME[:CONFIG][:SCORER]")
     method: str = option("dss", "standard (x->y), dss (two tasks), single (x -> rationale then label)", choices=METHODS)
     labels: str = option("gold", "train on gold labels or the teacher's labels (the unlabeled setting)",
                          choices=("gold", "teacher"))
@@ -20,6 +21,10 @@ class TrainSettings:
     data_dir: str | None = option(None, "the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
     rationales: str | None = option(None, "a `stepdistill extract` output folder: its rationales and teacher labels "
                                            "(default: the released completions)")
+    hinted: str = option("include", "rationales from extract --rationalize (rows tagged hinted): include or exclude",
+                         choices=("include", "exclude"))
+    rationales_per_input: str = option("1", "with several kept rationales per input (extract --samples N): 1 (the "
+                                            "first) or all (each its own training row)", choices=("1", "all"))
     fraction: float = option(1.0, "fraction of the training split to use, a seeded subset (nested across sizes)")
     seed: int = option(0, "seed for the data subset, shuffling and initialisation")
     alpha: float = option(0.5, "dss: loss = alpha * L_label + (1 - alpha) * L_rationale")
@@ -58,6 +63,9 @@ class TrainSettings:
             raise DataError(f"--alpha must be in [0, 1], got {self.alpha}")
         if not 0.0 < self.fraction <= 1.0:
             raise DataError(f"--fraction must be in (0, 1], got {self.fraction}")
+        self.rationales_per_input = str(self.rationales_per_input)  # a YAML config may say 1, not "1"
+        if self.hinted not in ("include", "exclude") or self.rationales_per_input not in ("1", "all"):
+            raise DataError("--hinted must be include or exclude, --rationales-per-input 1 or all")
 
     @property
     def label_tokens(self) -> int:

@@ -95,7 +95,7 @@ def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], Dat
     """The task, the training examples (with the label and rationale each trains on), and validation."""
     task = get_task(settings.task, settings.data_dir)
     train_examples, data_report = training_examples(task, settings.labels, settings.fraction, settings.seed,
-                                                    settings.rationales)
+                                                    settings.rationales, settings.hinted, settings.rationales_per_input)
     if not train_examples:
         raise DataError(f"no training examples left for {settings.task} (see the data report: {data_report})")
     valid = task.protocol_split("valid", with_teacher=False)

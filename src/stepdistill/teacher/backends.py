@@ -224,6 +224,7 @@ class OpenAIBackend(Backend):
     async def aclose(self) -> None:
         if self.client is not None:
             await self.client.close()
+            self.client = None  # a later pass (--rationalize) connects again, in its own event loop
 
 
 class LocalBackend(Backend):

@@ -64,6 +64,8 @@ def request_key(backend: str, model: str, prompt, params: dict, sample: int, exa
 
 
 class Cache:
+    persistent = True  # answers outlive the process
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -178,6 +180,7 @@ class Cache:
 class MemoryStore:
     """The same interface, in memory: for backends whose answers are already on disk (replay). It keeps
     no run log and no totals (`path` and `totals()` are None), since nothing it holds was paid for."""
+    persistent = False
 
     path = None
 

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ..cliargs import add_settings_arguments, settings_from_args
+from ..tasks.spec import add_task_options, task_from_args
 from . import extract
 from .extract import ExtractSettings, run_extract
 from .output import MANIFEST_FILE, RATIONALES_FILE
@@ -20,6 +21,10 @@ def describe(manifest: dict) -> str:
              f"requests: {manifest['cache_hits']} from cache, {manifest['answered']} new "
              f"({manifest['requests_sent']} sent, {manifest['retries']} retries), {manifest['failed']} failed, "
              f"{manifest['not_sent']} not sent; tokens {manifest['tokens']['total']:,}; {manifest['seconds']:.1f} s"]
+    hinted = manifest.get("rationalize")
+    if hinted:
+        lines.append(f"rationalize: {hinted['tried']} wrong or unparsable answers asked again with the gold label "
+                     f"as a hint, {hinted['kept']} parsed back to gold and kept (examples in {hinted['examples_file']})")
     if manifest["dropped"]:
         lines.append("dropped: " + ", ".join(f"{n} {why}" for why, n in manifest["dropped"].items()))
     if manifest.get("cost"):
@@ -52,7 +57,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    settings = settings_from_args(ExtractSettings, args)
+    settings = settings_from_args(ExtractSettings, args, task=task_from_args(args))
     with logging_redirect_tqdm():
         manifest = run_extract(settings)
     if "mode" in manifest:
@@ -69,4 +74,5 @@ def register(subparsers) -> None:
         description=extract.__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n".join(line.strip() for line in extract.__doc__.split("\n\n")[2].splitlines()))
     add_settings_arguments(parser, ExtractSettings)
+    add_task_options(parser)
     parser.set_defaults(func=cmd_extract)

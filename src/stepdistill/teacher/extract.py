@@ -42,13 +42,15 @@ from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tall
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
 from .runner import Runner, RunStats
 from .tokens import make_counter
+from .rationalize import HintRequests, rationalize
 
 log = logging.getLogger("stepdistill.teacher")
 
 
 @dataclass
 class ExtractSettings:
-    task: str = option("", "cqa, svamp, anli1, esnli, or jsonl:PATH[:SCORER] for your own data", required=True)
+    task: str = option("", "cqa, svamp, anli1, esnli, or your own data: PATH[:SCORER] (a .jsonl/.csv/.tsv/.parquet "
+                           "file or folder) or hf:NAME[:CONFIG][:SCORER]", required=True)
     out: str = option("", "output folder: rationales.jsonl, then manifest.json (and cache.sqlite)", required=True)
     teacher: str = option("local", "openai:MODEL, local[:PATH.gguf] (default: the embedded SmolLM2) or replay")
     split: str | None = option(None, "release split (default: the task's training pool: train; valid for anli1/esnli)")
@@ -93,6 +95,10 @@ class ExtractSettings:
     n_ctx: int = option(8192, "local: context length in tokens")
     threads: int = option(2, "local: CPU threads")
     progress: bool = option(True, "show a progress bar on stderr")
+    rationalize: bool = option(False, "ask again, with the gold label as a hint, for inputs the teacher got wrong; "
+                                      "keep hinted rationales that parse back to gold (rows tagged hinted: true)")
+    hint_teacher: str | None = option(None, "--rationalize: the teacher for hinted requests (default: --teacher; "
+                                             "needed with --teacher replay, e.g. local)")
 
     def __post_init__(self):
         if not self.task or not self.out:
@@ -120,6 +126,9 @@ class ExtractSettings:
                             f"openai: teacher, not '{self.teacher}'")
         if self.batch_poll <= 0:
             raise DataError("--batch-poll must be positive")
+        if self.rationalize and self.teacher == "replay" and self.hint_teacher in (None, "replay"):
+            raise DataError("--rationalize with --teacher replay needs --hint-teacher (openai:MODEL or local): "
+                            "the released completions cannot answer hinted requests")
 
 
 def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> dict:
@@ -139,8 +148,10 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
         send = submit_batches if settings.batch_submit else _send_missing
         stats, request_seconds = send(settings, plan, backend, store, known, prices)
         tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
+        rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally)
         manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
-                             counts={"cache_hits": len(known), "stats": stats, "tally": tally},
+                             counts={"cache_hits": len(known), "stats": stats, "tally": tally,
+                                     "rationalized": rationalized},
                              seconds={"total": time.perf_counter() - started, "requests": request_seconds})
     write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
     return manifest
@@ -217,6 +228,15 @@ def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend
     return runner.stats, time.perf_counter() - started
 
 
+def _rationalize(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store, out: Path,
+                 stats: RunStats, tally: Tally) -> dict | None:
+    """--rationalize: hinted second requests for the inputs the teacher got wrong (teacher/rationalize.py)."""
+    if not settings.rationalize:
+        return None
+    hints = HintRequests.build(settings, inputs.task, inputs.examples, plan.builder, backend, store)
+    return rationalize(hints, out / RATIONALES_FILE, settings, stats, tally)
+
+
 def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
               teacher: str | None, prices: Prices, counts: dict, seconds: dict) -> dict:
     """What was asked, of whom, what came back, and what it cost: written last into OUT."""
@@ -232,7 +252,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "prompt_source": builder.spec.source if builder else "released completions (prompt unpublished)",
         "exemplars": len(builder.spec.exemplars) if builder else None,
         "sampling": {name: value for name, value in plan.params[0].as_dict().items() if name != "seed"},
-        "samples": settings.samples, "keep": settings.keep,
+        "samples": settings.samples, "keep": settings.keep, "rationalize": counts.get("rationalized"),
         "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
         "failed": len(stats.errors), "not_sent": len(stats.not_sent),

@@ -12,11 +12,17 @@ A user's template file is YAML:
     output: " {{ rationale }} So the answer is {{ label }}."   # one exemplar's answer (this is the default)
     stop: ["\\n\\nQ:"]                           # optional; cuts the completion at the next question
     style: completion                          # or chat; --prompt-style overrides it
+    hinted: "Q: {{ question }}\\nThe answer is {{ hint }}.\\nA:"   # optional; --rationalize's input template
     exemplars:
       - {question: "...", rationale: "...", label: "..."}
 
 or a Jinja file (.j2, .jinja) holding the whole prompt, exemplars written inline, rendered with the
 input's fields; in chat style the rendered text is sent as one user message.
+
+The hinted variant (`extract --rationalize`, teacher/rationalize.py) asks again for inputs the teacher got
+wrong, with the gold label given as `{{ hint }}`: the same instruction, exemplars and answer format, each
+exemplar's input rendered with its own label as the hint. Without a `hinted` template the hint is a line
+`Hint: the answer is {{ hint }}.` put before the input.
 """
 
 from __future__ import annotations
@@ -52,9 +58,13 @@ class PromptSpec:
     stop: tuple[str, ...] = ()
     style: str | None = None  # completion or chat; None: the caller decides
     whole: str | None = None  # a Jinja file's whole prompt; input/output/exemplars unused
+    hinted: str | None = None  # Jinja: the input with the gold label as `hint`, for --rationalize
 
 
 _QA = "Q: {{ question }}\nAnswer Choices:{% for c in choices %}\n({{ 'abcde'[loop.index0] }}) {{ c }}{% endfor %}\nA:"
+_HINT = "Hint: the answer is {{ hint }}.\n"
+HINT_INSTRUCTION = (" Each question comes with a hint that gives the correct answer: explain step by step why "
+                    "it is correct, then give it in the same format.")
 _NLI_INSTRUCTION = ("Decide whether the premise entails the hypothesis, contradicts it, or neither (neutral). "
                     "Explain briefly, then give the label.")
 
@@ -63,19 +73,22 @@ BUILTIN = {
         "cqa", instruction="Answer each multiple-choice question. Reason step by step, then end with "
                            "\"So the answer is (<letter>) <choice>.\"",
         input=_QA, output=" {{ rationale }} So the answer is ({{ 'abcde'[choices.index(label)] }}) {{ label }}.",
+        hinted=_QA[:-2] + "Hint: the answer is ({{ 'abcde'[choices.index(hint)] }}) {{ hint }}.\nA:",
         stop=("\n\nQ:",)),
     "svamp": PromptSpec(
         "svamp", instruction="Solve each math word problem. Reason step by step, then end with "
                              "\"The answer is (<equation>).\" where the equation computes the answer.",
         input="Q: {{ question | replace('\\n', ' ') }}\nA:", output=" {{ rationale }} The answer is {{ label }}.",
-        stop=("\n\nQ:",)),
+        hinted="Q: {{ question | replace('\\n', ' ') }}\n" + _HINT + "A:", stop=("\n\nQ:",)),
     "anli1": PromptSpec(
         "anli1", instruction=_NLI_INSTRUCTION + " End with \"So the answer is <label>.\"",
         input="Premise: {{ premise }}\nHypothesis: {{ hypothesis }}\nAnswer:",
+        hinted="Premise: {{ premise }}\nHypothesis: {{ hypothesis }}\n" + _HINT + "Answer:",
         output=" {{ rationale }} So the answer is {{ label }}.", stop=("\n\nPremise:",)),
     "esnli": PromptSpec(
         "esnli", instruction=_NLI_INSTRUCTION + " Write the reasoning, then a line \"Answer: <label>\".",
         input="Premise: {{ premise }}\nHypothesis: {{ hypothesis }}\nReasonings:",
+        hinted="Premise: {{ premise }}\nHypothesis: {{ hypothesis }}\n" + _HINT + "Reasonings:",
         output=" {{ rationale }}\nAnswer: {{ label }}", stop=("\n\nPremise:",)),
 }
 BUILTIN = {name: replace(spec, exemplars=tuple(EXEMPLARS[name])) for name, spec in BUILTIN.items()}
@@ -160,10 +173,10 @@ def load_template(path: str | Path) -> PromptSpec:
                         f"({getattr(error, 'problem', error)})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a YAML mapping with at least 'input' and 'exemplars'")
-    unknown = set(data) - {"instruction", "input", "output", "exemplars", "separator", "stop", "style"}
+    unknown = set(data) - {"instruction", "input", "output", "exemplars", "separator", "stop", "style", "hinted"}
     if unknown:
         raise DataError(f"{path}: unknown field(s) {', '.join(sorted(unknown))}")
-    for key in ("instruction", "input", "output", "separator", "style"):
+    for key in ("instruction", "input", "output", "separator", "style", "hinted"):
         if key in data and not isinstance(data[key], str):
             raise DataError(f"{path}: field '{key}' should be a string")
     if "input" not in data:
@@ -177,7 +190,19 @@ def load_template(path: str | Path) -> PromptSpec:
         raise DataError(f"{path}: field 'stop' should be a string or a list of strings")
     return PromptSpec(source=str(path), instruction=data.get("instruction", ""), input=data["input"],
                       output=data.get("output", DEFAULT_OUTPUT), exemplars=tuple(exemplars),
-                      separator=data.get("separator", "\n\n"), stop=tuple(stop), style=data.get("style"))
+                      separator=data.get("separator", "\n\n"), stop=tuple(stop), style=data.get("style"),
+                      hinted=data.get("hinted"))
+
+
+def hinted_spec(spec: PromptSpec) -> PromptSpec:
+    """The prompt for --rationalize: the input template with the gold label as `hint`, and each exemplar
+    hinted with its own label, so that the few-shot part shows what a hinted answer looks like."""
+    if spec.whole is not None:
+        raise DataError(f"{spec.source}: --rationalize needs a YAML prompt (a whole-prompt Jinja file has no "
+                        "input template to add the hint to)")
+    return replace(spec, input=spec.hinted or _HINT + spec.input, hinted=None,
+                   instruction=spec.instruction + HINT_INSTRUCTION if spec.instruction else "",
+                   exemplars=tuple({**ex, "hint": ex["label"]} for ex in spec.exemplars if "label" in ex))
 
 
 def prompt_for(task_name: str, template: str | Path | None = None) -> PromptSpec:

@@ -1,0 +1,84 @@
+"""What a user's own task shares, whatever it is read from (files or `hf:` datasets): rows become
+examples through a RowFormat, teacher output may sit on the rows, and the splits follow the data.
+
+A row may carry teacher output: a raw `completion` (parsed with the generic parser, `... So the answer
+is <label>.`), or a ready `rationale` with `teacher_label` (else the gold label) as the teacher's answer.
+Splits: the data's own train / valid / test when it has them; with no valid split, 10% of train is held
+out (seed 0), the project's protocol rule.
+"""
+
+from __future__ import annotations
+
+from ..errors import DataError
+from ..parsing import Parsed
+from ..scoring import SCORERS
+from .base import SPLIT_SEED, VALID_FRACTION, Example, Task, hold_out
+from .spec import RowFormat, TaskSpec
+
+VALID_NAMES = ("valid", "validation", "dev")  # what datasets call the validation split
+
+
+def check_scorer(scorer: str) -> str:
+    if scorer not in SCORERS:
+        raise DataError(f"unknown scorer '{scorer}' (expected one of {', '.join(SCORERS)})")
+    return scorer
+
+
+class RowTask(Task):
+    parser = "generic"
+    pool_split = "train"
+
+    def __init__(self, spec: TaskSpec, scorer: str, data_dir):
+        super().__init__(data_dir)
+        self.scorer = check_scorer(scorer)
+        self.format = RowFormat(spec)
+
+    # -- to implement: (where, row) pairs of a release split, and its columns when known -------------
+    def rows(self, split: str):
+        raise NotImplementedError
+
+    def columns(self, split: str) -> list[str] | None:
+        return None
+
+    def source(self, split: str) -> str:
+        return str(self.input_path(split))
+
+    # -- shared ---------------------------------------------------------------------------------------
+    def read_split(self, split: str) -> list[Example]:
+        self.format.check_columns(self.columns(split), self.source(split))
+        return [self.row_example(row, where, f"{split}-{index}")
+                for index, (where, row) in enumerate(self.rows(split))]
+
+    def row_example(self, row: dict, where: str, default_id: str) -> Example:
+        text = self.format.input_text(row, where)
+        ex = Example(id=self.format.example_id(row, where, default_id), input=text,
+                     label=self.format.label(row, where), fields={"question": text, **row})
+        completion, rationale = row.get("completion"), row.get("rationale")
+        if completion not in (None, ""):
+            if not isinstance(completion, str):
+                raise DataError(f"{where}: field 'completion' should be a string")
+            return ex.with_teacher(completion, self.parse(completion))
+        if rationale not in (None, ""):
+            if not isinstance(rationale, str):
+                raise DataError(f"{where}: field 'rationale' should be a string")
+            teacher_label = row.get("teacher_label")
+            teacher_label = ex.label if teacher_label in (None, "") else str(teacher_label)
+            return ex.with_teacher(rationale, Parsed(rationale, teacher_label))
+        return ex
+
+    def teacher_completions(self, split: str) -> list[str] | None:
+        return None  # teacher output, if any, sits on the same rows as the inputs
+
+    def protocol_split(self, split: str, with_teacher: bool = True) -> list[Example]:
+        if split in ("train", "valid") and "valid" in self.release_splits:
+            return self.load(split, with_teacher)
+        if split in ("train", "valid"):
+            train, valid = hold_out(self.load("train", with_teacher), VALID_FRACTION, SPLIT_SEED)
+            return train if split == "train" else valid
+        if split == "test" and "test" not in self.release_splits:
+            raise DataError(f"{self.name}: no test split")
+        return super().protocol_split(split, with_teacher)
+
+
+def describe_splits(name: str, splits) -> str:
+    return f"{name}: own data; valid = " + ("its valid split" if "valid" in splits else "10% of train held out (seed 0)")
