@@ -16,9 +16,10 @@ from pathlib import Path
 import yaml
 
 from ..errors import DataError
-from ..jsonio import read_json, write_jsonl
+from ..jsonio import iter_jsonl, read_json, write_jsonl
 from ..student.train import RUN_FILE, TrainSettings
 
+RESULTS_FILE = "results.jsonl"
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 
 
@@ -41,9 +42,9 @@ class SweepConfig:
             raise DataError(f"{path}: sweep config not found")
         try:
             raw = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise DataError(f"{path}: malformed YAML ({e})") from None
-        known = {f.name for f in dataclasses.fields(TrainSettings)}
+        except yaml.YAMLError as error:
+            raise DataError(f"{path}: malformed YAML ({error})") from None
+        known = {field.name for field in dataclasses.fields(TrainSettings)}
         unknown = set(raw.get("train", {})) - known
         if unknown:
             raise DataError(f"{path}: unknown train setting(s) {', '.join(sorted(unknown))}")
@@ -55,8 +56,8 @@ class SweepConfig:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
         return cls(name=raw.get("name", path.stem), tasks=raw.get("tasks", ["svamp"]),
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
-                   fractions=[float(f) for f in raw.get("fractions", [1.0])],
-                   students=raw.get("students", ["smollm2"]), seeds=[int(s) for s in raw.get("seeds", [0])],
+                   fractions=[float(fraction) for fraction in raw.get("fractions", [1.0])],
+                   students=raw.get("students", ["smollm2"]), seeds=[int(seed) for seed in raw.get("seeds", [0])],
                    train=raw.get("train", {}), teacher_accuracy=raw.get("teacher_accuracy", {}))
 
 
@@ -89,13 +90,22 @@ def result_row(run_dir: Path) -> dict:
     keys = ("task", "method", "labels", "student", "student_parameters", "fraction", "seed", "alpha", "protocol",
             "best_step", "steps", "valid_accuracy", "test_accuracy", "train_seconds", "train_tokens_per_second",
             "rationale_skipped")
-    return {"run": run_dir.name, **{k: run.get(k) for k in keys}}
+    test_items = (run.get("sizes") or {}).get("test")
+    return {"run": run_dir.name, **{key: run.get(key) for key in keys}, "test_items": test_items}
 
 
 def gather_results(out: Path) -> list[dict]:
-    rows = [result_row(d) for d in sorted((out / "runs").glob("*")) if is_finished(d)]
-    write_jsonl(out / "results.jsonl", rows)
+    """Write results.jsonl: one row per finished run (only the sweep writes it; the report reads it)."""
+    rows = [result_row(run_dir) for run_dir in sorted((out / "runs").glob("*")) if is_finished(run_dir)]
+    write_jsonl(out / RESULTS_FILE, rows)
     return rows
+
+
+def read_results(out: Path) -> list[dict]:
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: not found (written by `stepdistill sweep` after each finished run)")
+    return [row for _, row in iter_jsonl(path)]
 
 
 def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = None) -> list[dict]:
@@ -106,16 +116,16 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(Path(config_path).read_text())
     runs = planned_runs(config, out, data_dir)
-    for i, settings in enumerate(runs, start=1):
+    for number, settings in enumerate(runs, start=1):
         name = Path(settings.out).name
         if is_finished(settings.out):
-            print(f"[{i}/{len(runs)}] {name}: done, skipped", flush=True)
+            print(f"[{number}/{len(runs)}] {name}: done, skipped", flush=True)
             continue
         resume = (Path(settings.out) / "checkpoints").is_dir()
-        print(f"[{i}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
+        print(f"[{number}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
         record = run_train(dataclasses.replace(settings, resume=resume))
-        print(f"[{i}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
-              flush=True)
+        print(f"[{number}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, "
+              f"test {record['test_accuracy']}", flush=True)
         gather_results(out)
         gc.collect()
     return gather_results(out)
