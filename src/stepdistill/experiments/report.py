@@ -17,12 +17,12 @@ from ..errors import DataError
 from ..jsonio import iter_jsonl, read_json
 from .compare import compare_arms, pairs_table, sweep_arms
 from .paired import wilson_interval
-from .runs import RATIONALES_SAMPLE, RUN_RECORD, TEST_PREDICTIONS, RunScores, method_name, student_name, task_name
 from .plots import report_figures
+from .runs import RATIONALES_SAMPLE, RUN_RECORD, TEST_PREDICTIONS, RunScores, method_name, student_name, task_name
 from .selection import selection_table
 from .sweep import read_results
 
-GROUP_KEYS = ("task", "student", "fraction")
+GROUP_KEYS = ("task", "student", "fraction")  # runs in one group answered the same test items, seed by seed
 INTRODUCTION = ("Test accuracy (%) of the checkpoint chosen on validation accuracy; test evaluated once per run. "
                 "95% CI: Wilson score interval on the mean accuracy with n = the test items of one seed "
                 "(seeds re-score the same items).")
@@ -31,7 +31,7 @@ PAIRED_EXPLANATION = ("Runs with the same task, student, fraction and seed answe
                       "points, with a 95% percentile bootstrap interval (10,000 resamples of test items within each "
                       "seed). McNemar: exact two-sided binomial test on the discordant items pooled over seeds. "
                       "\"better\"/\"worse\" only when the interval excludes 0; otherwise the smallest difference "
-                      "this test set detects with 80% power at the 5% level.")  # runs in one group answered the same test items, seed by seed
+                      "this test set detects with 80% power at the 5% level.")
 
 
 def group_label(row: dict) -> str:

@@ -20,21 +20,29 @@ ITEMS = ["apples", "pencils", "stickers", "marbles", "books", "cookies", "stamps
 def make_problem(rng: random.Random) -> dict:
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
     kind = rng.choice(["add", "sub", "mul", "div"])
-    a, b = rng.randint(2, 30), rng.randint(2, 12)
+    first, second = rng.randint(2, 30), rng.randint(2, 12)
     if kind == "add":
-        q = f"{name} has {a} {item}. {name} buys {b} more. How many {item} does {name} have now?"
-        r, y = f"{name} starts with {a} {item} and buys {b} more, so {a} + {b} = {a + b}.", a + b
+        question = f"{name} has {first} {item}. {name} buys {second} more. How many {item} does {name} have now?"
+        rationale = (f"{name} starts with {first} {item} and buys {second} more, "
+                     f"so {first} + {second} = {first + second}.")
+        answer = first + second
     elif kind == "sub":
-        a = a + b
-        q = f"{name} had {a} {item} and gave {b} to a friend. How many {item} does {name} have left?"
-        r, y = f"{name} had {a} {item} and gave away {b}, so {a} - {b} = {a - b}.", a - b
+        first = first + second
+        question = (f"{name} had {first} {item} and gave {second} to a friend. "
+                    f"How many {item} does {name} have left?")
+        rationale = f"{name} had {first} {item} and gave away {second}, so {first} - {second} = {first - second}."
+        answer = first - second
     elif kind == "mul":
-        q = f"{name} fills {b} boxes with {a} {item} in each box. How many {item} are there in all?"
-        r, y = f"There are {b} boxes of {a} {item} each, so {b} * {a} = {a * b}.", a * b
+        question = f"{name} fills {second} boxes with {first} {item} in each box. How many {item} are there in all?"
+        rationale = f"There are {second} boxes of {first} {item} each, so {second} * {first} = {first * second}."
+        answer = first * second
     else:
-        q = f"{name} shares {a * b} {item} equally among {b} friends. How many {item} does each friend get?"
-        r, y = f"{a * b} {item} split among {b} friends is {a * b} / {b} = {a}.", a
-    return {"input": q, "label": str(y), "gold_rationale": r}
+        total = first * second
+        question = (f"{name} shares {total} {item} equally among {second} friends. "
+                    f"How many {item} does each friend get?")
+        rationale = f"{total} {item} split among {second} friends is {total} / {second} = {first}."
+        answer = first
+    return {"input": question, "label": str(answer), "gold_rationale": rationale}
 
 
 def write_sample_task(folder: str | Path, n_train: int = 160, n_valid: int = 40, n_test: int = 80,
@@ -46,16 +54,16 @@ def write_sample_task(folder: str | Path, n_train: int = 160, n_valid: int = 40,
     seen: set[str] = set()
     problems = []
     while len(problems) < n_train + n_valid + n_test + 6:
-        p = make_problem(rng)
-        if p["input"] not in seen:  # no input in two splits
-            seen.add(p["input"])
-            problems.append(p)
+        problem = make_problem(rng)
+        if problem["input"] not in seen:  # no input in two splits
+            seen.add(problem["input"])
+            problems.append(problem)
     exemplars, rest = problems[:6], problems[6:]
     splits = {"train": rest[:n_train], "valid": rest[n_train:n_train + n_valid], "test": rest[n_train + n_valid:]}
     for split, rows in splits.items():
-        with (folder / f"{split}.jsonl").open("w") as f:
-            for i, row in enumerate(rows):
-                f.write(json.dumps({"id": f"{split}-{i}", "input": row["input"], "label": row["label"]}) + "\n")
+        with (folder / f"{split}.jsonl").open("w") as lines:
+            for index, row in enumerate(rows):
+                lines.write(json.dumps({"id": f"{split}-{index}", "input": row["input"], "label": row["label"]}) + "\n")
     prompt = {
         "instruction": "Solve the word problem. Explain the arithmetic in one sentence, then end with "
                        "\"So the answer is <number>.\"",
@@ -63,7 +71,8 @@ def write_sample_task(folder: str | Path, n_train: int = 160, n_valid: int = 40,
         "output": " {{ rationale }} So the answer is {{ label }}.",
         "stop": ["\nQ:", "\n\n"],
         "style": "completion",
-        "exemplars": [{"question": e["input"], "rationale": e["gold_rationale"], "label": e["label"]} for e in exemplars],
+        "exemplars": [{"question": problem["input"], "rationale": problem["gold_rationale"],
+                       "label": problem["label"]} for problem in exemplars],
     }
     (folder / "prompt.yaml").write_text(yaml.safe_dump(prompt, sort_keys=False, width=200))
     return folder

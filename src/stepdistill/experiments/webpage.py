@@ -1,4 +1,4 @@
-"""report.html (imported by report.write_report): one self-contained page (figures inlined) rendered from templates/report.html.j2.
+"""report.html: one self-contained page (figures inlined), rendered from templates/report.html.j2.
 
 The template is autoescaped, so run names, predictions and rationales are always shown as text.
 """
@@ -39,7 +39,8 @@ def write_html(out: Path, report: dict, figures: list[Path], config_text: str, e
                    for pair in report["paired"]],
         "selection": [{**entry, "task_name": task_name(entry["task"]), "student_name": student_name(entry["student"])}
                       for entry in report["selection"]],
-        "figures": [{"name": figure.name, "data": base64.b64encode(figure.read_bytes()).decode()} for figure in figures],
+        "figures": [{"name": figure.name, "data": base64.b64encode(figure.read_bytes()).decode()}
+                    for figure in figures],
         "examples": examples, "rationales": rationales, "config_text": config_text,
     }
     path = out / "report.html"
