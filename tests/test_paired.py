@@ -240,3 +240,16 @@ def test_report_without_results_is_a_clear_error(tmp_path):
     (tmp_path / "runs").mkdir()
     with pytest.raises(DataError, match="results.jsonl: not found"):
         write_report(tmp_path)
+
+
+def test_report_on_results_without_test_items(tmp_path):
+    """results.jsonl written before test_items existed: the interval comes from each run's record."""
+    out = tmp_path / "sweep"
+    make_sweep(out, "svamp")
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    (out / "results.jsonl").write_text("".join(json.dumps({k: v for k, v in row.items() if k != "test_items"}) + "\n"
+                                               for row in rows))
+    write_report(out)
+    results = json.loads((out / "summary.json").read_text())["results"]
+    bounds = [bound for entry in results for bound in (entry["test_low"], entry["test_high"])]
+    assert bounds == pytest.approx([*wilson_interval(0.5, 40), *wilson_interval(0.25, 40)])

@@ -135,6 +135,13 @@ def run_records(rows: list[dict], runs_dir: Path) -> dict[str, dict]:
             if (runs_dir / row["run"] / RUN_RECORD).is_file()}
 
 
+def with_test_items(row: dict, record: dict) -> dict:
+    """results.jsonl of an older sweep has no test_items: take it from the run's record."""
+    if row.get("test_items") is None:
+        return {**row, "test_items": (record.get("sizes") or {}).get("test")}
+    return row
+
+
 def load_sweep(out: Path) -> tuple[list[dict], str, dict]:
     """The sweep's result rows (each with its method's display name), its config text and teacher scores."""
     if not (out / "runs").is_dir():
@@ -184,9 +191,11 @@ def write_report(sweep_dir: str | Path) -> dict[str, Path]:
     out = Path(sweep_dir)
     rows, config_text, teacher = load_sweep(out)
     runs_dir = out / "runs"
+    records = run_records(rows, runs_dir)
+    rows = [with_test_items(row, records.get(row["run"], {})) for row in rows]
     report = {"results": summarize(rows), "paired": paired_results(rows, runs_dir),
               "selection": selection_table(rows, runs_dir)}
-    figures = report_figures(report, rows, run_records(rows, runs_dir), out, teacher)
+    figures = report_figures(report, rows, records, out, teacher)
     markdown = write_markdown(out, report, figures)
     (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     page = write_html(out, report, figures, config_text, example_predictions(rows, runs_dir),
