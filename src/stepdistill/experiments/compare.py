@@ -25,9 +25,11 @@ class Comparison:
     """Accuracy per arm and the paired difference for every pair of arms."""
     accuracy: dict[str, AccuracyInterval] = field(default_factory=dict)
     pairs: list[PairedComparison] = field(default_factory=list)
+    runs: dict[str, list[str]] = field(default_factory=dict)  # arm -> its run folders, in seed order
 
     def as_dict(self) -> dict:
-        return {"accuracy": [{"arm": name, **asdict(interval)} for name, interval in self.accuracy.items()],
+        return {"accuracy": [{"arm": name, **asdict(interval), "runs": self.runs.get(name, [])}
+                             for name, interval in self.accuracy.items()],
                 "pairs": [pair.as_dict() for pair in self.pairs]}
 
 
@@ -48,6 +50,7 @@ def compare_arms(arms: dict[str, list[RunScores]]) -> Comparison:
     result = Comparison()
     for name, runs in arms.items():
         result.accuracy[name] = accuracy_interval([list(run.correct.values()) for run in runs])
+        result.runs[name] = [str(run.folder) for run in runs]
     for (name_a, runs_a), (name_b, runs_b) in itertools.combinations(arms.items(), 2):
         result.pairs.append(compare(name_a, name_b, seed_pairs(runs_a, runs_b)))
     return result
@@ -124,5 +127,6 @@ def pairs_table(pairs: list[dict]) -> list[str]:
 
 
 def format_comparison(comparison: Comparison) -> str:
+    arms = [f"{name}: {', '.join(folders)}" for name, folders in comparison.runs.items()]
     pairs = [pair.as_dict() for pair in comparison.pairs]
-    return "\n".join(accuracy_table(comparison) + [""] + pairs_table(pairs))
+    return "\n".join(arms + [""] + accuracy_table(comparison) + [""] + pairs_table(pairs))
