@@ -46,7 +46,8 @@ def test_wilson_interval_matches_formula_and_stays_in_range():
     assert low == pytest.approx(100 * (centre + 1.959963984540054 ** 2 / 200 - half) / denominator, abs=1e-9)
     assert high == pytest.approx(100 * (centre + 1.959963984540054 ** 2 / 200 + half) / denominator, abs=1e-9)
     zero_low, zero_high = wilson_interval(0.0, 200)
-    assert zero_low == pytest.approx(0.0, abs=1e-9) and 1.5 < zero_high < 2.0  # not an empty [0, 0]
+    assert zero_low == 0.0 and 1.5 < zero_high < 2.0  # exactly 0 below (plots draw bars from it), not [0, 0]
+    assert wilson_interval(1.0, 200)[1] == 100.0
 
 
 def test_bootstrap_agrees_with_normal_interval():

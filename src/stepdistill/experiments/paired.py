@@ -86,7 +86,10 @@ def wilson_interval(accuracy: float, items: int, z: float = Z_95) -> tuple[float
     denominator = 1 + z * z / items
     centre = (accuracy + z * z / (2 * items)) / denominator
     half = z * math.sqrt(accuracy * (1 - accuracy) / items + z * z / (4 * items * items)) / denominator
-    return (100 * max(0.0, centre - half), 100 * min(1.0, centre + half))
+    # at 0% (100%) the lower (upper) bound is exactly the observed value; computed, it is off by rounding
+    low = 0.0 if accuracy <= 0 else max(0.0, centre - half)
+    high = 1.0 if accuracy >= 1 else min(1.0, centre + half)
+    return (100 * low, 100 * high)
 
 
 def accuracy_interval(per_seed_correct: list[list[bool]]) -> AccuracyInterval:

@@ -34,7 +34,7 @@ def accuracy_plot(series: dict[str, list[tuple[float, float, float, float]]], xl
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     for name, points in sorted(series.items()):
         xs, ys, lows, highs = zip(*sorted(points))
-        errors = [[y - low for y, low in zip(ys, lows)], [high - y for y, high in zip(ys, highs)]]
+        errors = [[max(0.0, y - low) for y, low in zip(ys, lows)], [max(0.0, high - y) for y, high in zip(ys, highs)]]
         ax.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=name)
     if teacher is not None:
         ax.axhline(teacher, color="gray", linestyle="--", label=f"teacher few-shot ({teacher:.1f}%)")
@@ -53,7 +53,7 @@ def differences_plot(pairs: list[dict], title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(pairs) + 1.6), dpi=110)
     labels = [f"{pair['group']}\n{pair['a']} - {pair['b']}" for pair in pairs]
     for position, pair in enumerate(pairs):
-        errors = [[pair["difference"] - pair["low"]], [pair["high"] - pair["difference"]]]
+        errors = [[max(0.0, pair["difference"] - pair["low"])], [max(0.0, pair["high"] - pair["difference"])]]
         color = {"better": "tab:green", "worse": "tab:red"}.get(pair["verdict"], "tab:gray")
         ax.errorbar([pair["difference"]], [position], xerr=errors, marker="o", capsize=3, color=color)
     ax.axvline(0, color="black", linewidth=0.8)
