@@ -46,7 +46,20 @@ def test_smoke_sweep_report_and_resume(tmp_path, data_dir, capsys):
     assert "distilling step-by-step" in md and "90% of the release train split" in md and "±" in md
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(pngs)  # self-contained
-    assert "rationale:" in html and "Data protocol" in html
+    assert "Data protocol" in html and "Paired comparisons" in html
+
+    # every pair of the 3 methods within each (student, fraction), over both seeds, on the same test items
+    summary = json.loads((out / "summary.json").read_text())
+    groups = len(config.fractions) * len(config.students)
+    assert len(summary["paired"]) == groups * 3 and "## Paired comparisons" in md
+    assert {(pair["a"], pair["b"]) for pair in summary["paired"]} == {
+        ("distilling step-by-step", "single-task (rationale then label)"),
+        ("distilling step-by-step", "standard finetuning"),
+        ("single-task (rationale then label)", "standard finetuning")}
+    for pair in summary["paired"]:
+        assert pair["seeds"] == 2 and pair["items"] == 200 and pair["low"] <= pair["difference"] <= pair["high"]
+        assert 0 <= pair["p_value"] <= 1 and pair["verdict"] in ("better", "worse", "no detectable difference")
+    assert any(p.startswith("paired_") for p in pngs) and any(p.startswith("losses_") for p in pngs)
 
 
 def _check_single_run(folder: Path, row: dict, task) -> None:

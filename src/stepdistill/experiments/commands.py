@@ -1,8 +1,9 @@
-"""CLI for experiments: `sweep`, `report` and the offline `demo`."""
+"""CLI for experiments: `sweep`, `report`, `compare` and the offline `demo`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -19,6 +20,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = write_report(args.sweep_dir)
     print((paths["markdown"]).read_text())
     print(f"report: {paths['html']}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_folders, format_comparison
+
+    comparison = compare_folders(args.runs)
+    print(json.dumps(comparison.as_dict(), indent=2) if args.json else format_comparison(comparison))
     return 0
 
 
@@ -39,6 +48,12 @@ def register(sub) -> None:
     report = sub.add_parser("report", help="table, plots and an HTML page for a sweep folder")
     report.add_argument("sweep_dir", help="the folder `stepdistill sweep --out` wrote")
     report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="paired comparison of run folders scored on the same test items")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders of `stepdistill train` (2 or more); "
+                         "runs that differ only in seed form one arm, arms are paired seed by seed")
+    compare.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    compare.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded defaults (local teacher, SmolLM2)")
     demo.add_argument("--out", default="demo_out", help="output folder")

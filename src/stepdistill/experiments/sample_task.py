@@ -69,7 +69,8 @@ def write_sample_task(folder: str | Path, n_train: int = 160, n_valid: int = 40,
         "output": " {{ rationale }} So the answer is {{ label }}.",
         "stop": ["\nQ:", "\n\n"],
         "style": "completion",
-        "exemplars": [{"question": e["input"], "rationale": e["gold_rationale"], "label": e["label"]} for e in exemplars],
+        "exemplars": [{"question": problem["input"], "rationale": problem["gold_rationale"],
+                       "label": problem["label"]} for problem in exemplars],
     }
     (folder / "prompt.yaml").write_text(yaml.safe_dump(prompt, sort_keys=False, width=200))
     return folder

@@ -16,11 +16,12 @@ from pathlib import Path
 import yaml
 
 from ..errors import DataError
-from ..jsonio import write_jsonl
+from ..jsonio import iter_jsonl, write_jsonl
 from ..student.runfile import load_run
 from ..student.settings import TrainSettings
 from ..tasks.spec import TaskSpec
 
+RESULTS_FILE = "results.jsonl"
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 
 
@@ -91,13 +92,22 @@ def result_row(run_dir: Path) -> dict:
     keys = ("task", "method", "labels", "student", "student_parameters", "fraction", "seed", "alpha", "protocol",
             "best_step", "steps", "valid_accuracy", "test_accuracy", "train_seconds", "train_tokens_per_second",
             "rationale_skipped")
-    return {"run": run_dir.name, **{k: run.get(k) for k in keys}}
+    test_items = (run.get("sizes") or {}).get("test")
+    return {"run": run_dir.name, **{key: run.get(key) for key in keys}, "test_items": test_items}
 
 
 def gather_results(out: Path) -> list[dict]:
-    rows = [result_row(d) for d in sorted((out / "runs").glob("*")) if is_finished(d)]
-    write_jsonl(out / "results.jsonl", rows)
+    """Write results.jsonl: one row per finished run (only the sweep writes it; the report reads it)."""
+    rows = [result_row(run_dir) for run_dir in sorted((out / "runs").glob("*")) if is_finished(run_dir)]
+    write_jsonl(out / RESULTS_FILE, rows)
     return rows
+
+
+def read_results(out: Path) -> list[dict]:
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        raise DataError(f"{path}: not found (written by `stepdistill sweep` after each finished run)")
+    return [row for _, row in iter_jsonl(path)]
 
 
 def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = None) -> list[dict]:

@@ -1,0 +1,256 @@
+"""Paired statistics against hand computations, `stepdistill compare`, and the report on hand-written run folders."""
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stepdistill.cli import main
+from stepdistill.errors import DataError
+from stepdistill.experiments.compare import compare_folders
+from stepdistill.experiments.paired import (SeedPair, compare, mcnemar_exact, minimum_detectable_effect,
+                                            normal_paired_interval, paired_bootstrap, wilson_interval)
+from stepdistill.experiments.report import summarize, write_report
+from stepdistill.experiments.runs import student_name, task_name
+
+
+def seed_pair(both: int, only_a: int, only_b: int, neither: int, seed: int = 0) -> SeedPair:
+    correct_a = [True] * both + [True] * only_a + [False] * only_b + [False] * neither
+    correct_b = [True] * both + [False] * only_a + [True] * only_b + [False] * neither
+    return SeedPair(seed, correct_a, correct_b)
+
+
+# -- statistics -----------------------------------------------------------------------------------------
+
+def test_mcnemar_exact_matches_hand_computed_binomial_tails():
+    # 2 vs 8 discordant: P(X <= 2 | n=10, 1/2) = (1 + 10 + 45) / 1024, two-sided doubles it
+    assert mcnemar_exact(2, 8) == pytest.approx(2 * 56 / 1024, rel=1e-12)
+    assert mcnemar_exact(8, 2) == mcnemar_exact(2, 8)
+    assert mcnemar_exact(0, 5) == pytest.approx(2 / 32, rel=1e-12)
+    assert mcnemar_exact(5, 5) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    # issue 13's figures: 59 vs 41 discordant items
+    tail = sum(math.comb(100, k) for k in range(42))
+    assert mcnemar_exact(59, 41) == pytest.approx(2 * tail / 2 ** 100, rel=1e-12)
+    assert 0.08 < mcnemar_exact(59, 41) < 0.10
+    # large counts stay exact (no float overflow in 2**n)
+    assert 0 < mcnemar_exact(900, 1100) < 1e-5
+
+
+def test_wilson_interval_matches_formula_and_stays_in_range():
+    low, high = wilson_interval(0.5, 100)
+    centre, half = 0.5, 1.959963984540054 * math.sqrt(0.25 / 100 + 1.959963984540054 ** 2 / 40000)
+    denominator = 1 + 1.959963984540054 ** 2 / 100
+    assert low == pytest.approx(100 * (centre + 1.959963984540054 ** 2 / 200 - half) / denominator, abs=1e-9)
+    assert high == pytest.approx(100 * (centre + 1.959963984540054 ** 2 / 200 + half) / denominator, abs=1e-9)
+    zero_low, zero_high = wilson_interval(0.0, 200)
+    assert zero_low == 0.0 and 1.5 < zero_high < 2.0  # exactly 0 below (plots draw bars from it), not [0, 0]
+    assert wilson_interval(1.0, 200)[1] == 100.0
+
+
+def test_bootstrap_agrees_with_normal_interval():
+    pairs = [seed_pair(200, 60, 30, 110)]
+    observed, low, high = paired_bootstrap(pairs, resamples=20_000)
+    mean, normal_low, normal_high = normal_paired_interval(pairs)
+    assert observed == mean == pytest.approx(7.5)
+    # hand: var = (0.15 + 0.075 - 0.075^2) / 400, half-width = 1.96 * sqrt(var) = 4.59 points
+    assert normal_high - mean == pytest.approx(100 * 1.959964 * math.sqrt((0.225 - 0.075 ** 2) / 400), rel=1e-6)
+    assert low == pytest.approx(normal_low, abs=0.5) and high == pytest.approx(normal_high, abs=0.5)
+
+
+def test_bootstrap_over_seeds_averages_per_seed_differences():
+    pairs = [seed_pair(100, 30, 10, 60, seed=0), seed_pair(100, 10, 30, 60, seed=1), seed_pair(90, 25, 5, 80, seed=2)]
+    observed, low, high = paired_bootstrap(pairs)
+    assert observed == pytest.approx(100 * statistics.fmean([20 / 200, -20 / 200, 20 / 200]))
+    _, normal_low, normal_high = normal_paired_interval(pairs)
+    assert low == pytest.approx(normal_low, abs=0.5) and high == pytest.approx(normal_high, abs=0.5)
+
+
+def test_multinomial_shortcut_matches_resampling_item_indices():
+    pair = seed_pair(50, 25, 15, 30)
+    differences = np.array(pair.correct_a, dtype=float) - np.array(pair.correct_b, dtype=float)
+    rng = np.random.default_rng(1)
+    by_index = 100 * differences[rng.integers(0, pair.items, size=(20_000, pair.items))].mean(axis=1)
+    _, low, high = paired_bootstrap([pair], resamples=20_000)
+    assert low == pytest.approx(np.percentile(by_index, 2.5), abs=0.6)
+    assert high == pytest.approx(np.percentile(by_index, 97.5), abs=0.6)
+
+
+def test_minimum_detectable_effect_by_hand():
+    # 40 discordant of 200 items: (1.96 + 0.8416) * sqrt(40 / 200) / sqrt(200) = 8.86 points
+    pair = seed_pair(100, 20, 20, 60)
+    assert minimum_detectable_effect([pair]) == pytest.approx(100 * 2.8015852 * math.sqrt(0.2 / 200), rel=1e-6)
+    # three such seeds: the mean's standard error shrinks by sqrt(3)
+    assert minimum_detectable_effect([pair] * 3) == pytest.approx(minimum_detectable_effect([pair]) / math.sqrt(3))
+
+
+def test_verdicts():
+    clear = compare("dss", "standard", [seed_pair(100, 40, 5, 55)])
+    assert clear.verdict == "better" and clear.low > 0 and clear.p_value < 1e-6
+    assert compare("standard", "dss", [seed_pair(100, 5, 40, 55)]).verdict == "worse"
+    unclear = compare("dss", "standard", [seed_pair(100, 12, 10, 78)])
+    assert unclear.verdict == "no detectable difference" and unclear.low < 0 < unclear.high
+    assert unclear.detectable > abs(unclear.difference)
+
+
+# -- run folders ----------------------------------------------------------------------------------------
+
+def write_run(folder: Path, method: str, seed: int, correct: list[bool], *, task="svamp", student="tiny-llama",
+              fraction=1.0, labels="gold", ids=None, checkpoints=None, sample=None) -> Path:
+    """A finished run folder as `stepdistill train` leaves it (only the files the report reads)."""
+    folder.mkdir(parents=True)
+    ids = ids or [f"test-{index}" for index in range(len(correct))]
+    accuracy = 100 * sum(correct) / len(correct)
+    settings = {"task": task, "method": method, "labels": labels, "student": student, "fraction": fraction,
+                "seed": seed, "out": str(folder), "alpha": 0.5}
+    history = [{"loss": 2.0 - step / 10, "label_loss": 1.0 - step / 20, "epoch": step / 4, "step": step,
+                **({"rationale_loss": 3.0 - step / 10} if method == "dss" else {})} for step in (1, 2, 3, 4)]
+    record = {"status": "done", "settings": settings, "task": task, "method": method, "labels": labels,
+              "student": student, "student_parameters": 1000, "fraction": fraction, "seed": seed,
+              "protocol": "test protocol <b>", "steps": 4, "best_step": 2, "valid_accuracy": 50.0,
+              "test_accuracy": accuracy, "sizes": {"test": len(correct)}, "log_history": history}
+    (folder / "run.json").write_text(json.dumps(record))
+    rows = [{"id": item, "input": f"question <{item}>", "prediction": "1", "gold": "1", "correct": ok}
+            for item, ok in zip(ids, correct)]
+    (folder / "predictions_test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    if checkpoints:
+        (folder / "checkpoint_scores.jsonl").write_text("".join(json.dumps(row) + "\n" for row in checkpoints))
+    if sample:
+        (folder / "rationales_sample.jsonl").write_text("".join(json.dumps(row) + "\n" for row in sample))
+    return folder
+
+
+def test_compare_pairs_seeds_and_names_arms(tmp_path, capsys):
+    folders = [write_run(tmp_path / f"{method}{seed}", method, seed, [index % divisor == 0 for index in range(60)])
+               for method, divisor in (("dss", 2), ("standard", 3)) for seed in (0, 1)]
+    comparison = compare_folders(folders)
+    assert list(comparison.accuracy) == ["distilling step-by-step", "standard finetuning"]
+    assert comparison.accuracy["distilling step-by-step"].std == 0.0  # two seeds: a spread, even if zero
+    (pair,) = comparison.pairs
+    # dss right on even items, standard on multiples of 3: dss only 20, standard only 10, per seed
+    assert (pair.seeds, pair.only_a, pair.only_b) == (2, 40, 20)
+    assert pair.difference == pytest.approx(100 * (30 - 20) / 60)
+    assert pair.p_value == pytest.approx(mcnemar_exact(40, 20))
+    assert main(["compare", *map(str, folders), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["pairs"][0]["only_a"] == 40 and len(printed["accuracy"]) == 2
+
+
+def test_compare_errors_name_the_runs(tmp_path, capsys):
+    run_a = write_run(tmp_path / "a", "dss", 0, [True, False, True])
+    run_b = write_run(tmp_path / "b", "standard", 0, [True, True, True], ids=["x", "y", "z"])
+    with pytest.raises(DataError, match=r"a and .*b were scored on different test items"):
+        compare_folders([run_a, run_b])
+    empty = tmp_path / "empty"
+    write_run(empty, "standard", 0, [True, False, True])
+    (empty / "predictions_test.jsonl").unlink()
+    assert main(["compare", str(run_a), str(empty)]) == 2
+    assert "empty: no predictions_test.jsonl" in capsys.readouterr().err
+    same = write_run(tmp_path / "c", "dss", 1, [True, False, True])
+    with pytest.raises(DataError, match="differ only in seed"):
+        compare_folders([run_a, same])
+
+
+def test_compare_labels_arms_by_the_setting_that_differs(tmp_path):
+    run_a = write_run(tmp_path / "a", "dss", 0, [True, False, True, True])
+    run_b = write_run(tmp_path / "b", "dss", 0, [True, False, False, False])
+    record = json.loads((run_b / "run.json").read_text())
+    record["settings"]["alpha"] = 0.8
+    (run_b / "run.json").write_text(json.dumps(record))
+    assert list(compare_folders([run_a, run_b]).accuracy) == ["distilling step-by-step (alpha=0.5)",
+                                                              "distilling step-by-step (alpha=0.8)"]
+
+
+# -- report -----------------------------------------------------------------------------------------------
+
+def test_summarize_against_hand_count():
+    rows = [{"task": "svamp", "method": "dss", "labels": "gold", "student": "tiny-llama", "fraction": 1.0, "seed": seed,
+             "test_accuracy": accuracy, "valid_accuracy": 40.0 + seed, "test_items": 200}
+            for seed, accuracy in enumerate([30.0, 35.0, 40.0])]
+    rows.append({**rows[0], "method": "standard", "test_accuracy": 25.0})
+    dss, standard = summarize(rows)
+    assert (dss["name"], dss["seeds"], dss["test_mean"], dss["valid_mean"]) == ("distilling step-by-step", 3, 35.0, 41.0)
+    assert dss["test_std"] == pytest.approx(5.0)
+    assert (dss["test_low"], dss["test_high"]) == pytest.approx(wilson_interval(0.35, 200))
+    assert standard["seeds"] == 1 and standard["test_std"] is None  # one seed: no spread to show
+
+
+def test_display_names():
+    assert task_name("jsonl:/home/me/data/tickets") == "tickets" and task_name("svamp") == "svamp"
+    assert student_name("/models/smollm2/SmolLM2-135M-Instruct-Q8_0.gguf") == "SmolLM2-135M-Instruct-Q8_0"
+    assert student_name("google/flan-t5-small") == "google/flan-t5-small" and student_name("tiny-t5") == "tiny-t5"
+
+
+def make_sweep(out: Path, task: str) -> None:
+    """One fraction, two methods, two seeds; selection files and a rationale sample on the dss runs."""
+    rows = []
+    checkpoints = [{"step": 2, "epoch": 0.5, "valid_accuracy": 60.0, "test_accuracy": 40.0},
+                   {"step": 4, "epoch": 1.0, "valid_accuracy": 50.0, "test_accuracy": 55.0}]
+    sample = [{"input": "<script>alert(1)</script>", "rationale": "2 + 2 = 4.", "label": "4"}]
+    for method, divisor in (("dss", 2), ("standard", 4)):
+        for seed in (0, 1):
+            name = f"{method}-s{seed}"
+            extra = {"checkpoints": checkpoints, "sample": sample} if method == "dss" else {}
+            write_run(out / "runs" / name, method, seed, [index % divisor == 0 for index in range(40)],
+                      task=task, **extra)
+            record = json.loads((out / "runs" / name / "run.json").read_text())
+            rows.append({"run": name, **{key: record[key] for key in ("task", "method", "labels", "student",
+                         "fraction", "seed", "best_step", "protocol", "steps", "valid_accuracy", "test_accuracy",
+                         "student_parameters")}, "test_items": 40})
+    (out / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_report_on_hand_written_sweep(tmp_path):
+    out = tmp_path / "sweep"
+    make_sweep(out, f"jsonl:{tmp_path}/my-tickets")
+    results_before = (out / "results.jsonl").read_bytes()
+    write_report(out)
+    assert (out / "results.jsonl").read_bytes() == results_before  # read, never rewritten
+    summary = json.loads((out / "summary.json").read_text())
+    (pair,) = summary["paired"]
+    assert (pair["a"], pair["b"], pair["seeds"], pair["only_a"], pair["only_b"]) == (
+        "distilling step-by-step", "standard finetuning", 2, 20, 0)  # even items vs multiples of 4
+    (selection,) = summary["selection"]
+    assert (selection["chosen_test"], selection["oracle_test"], selection["last_test"]) == (40.0, 55.0, 55.0)
+    md = (out / "report.md").read_text()
+    assert "## Paired comparisons" in md and "| my-tickets |" in md and str(tmp_path) not in md
+    assert "Selection noise" in md and "better" in md
+    pngs = sorted(path.name for path in out.glob("*.png"))
+    assert not any(name.startswith(("fraction_", "size_")) for name in pngs)  # one fraction, one size: no line
+    assert any(name.startswith("paired_") for name in pngs) and any(name.startswith("losses_") for name in pngs)
+    assert any(name.startswith("checkpoints_") for name in pngs)
+    html = (out / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html  # autoescaped
+    assert "test protocol &lt;b&gt;" in html and html.count("data:image/png;base64,") == len(pngs)
+
+
+def test_one_seed_rows_show_no_zero_spread(tmp_path):
+    out = tmp_path / "sweep"
+    make_sweep(out, "svamp")
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    (out / "results.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows if row["seed"] == 0))
+    write_report(out)
+    md = (out / "report.md").read_text()
+    assert "± 0.00" not in md and "± " not in md.split("## Paired")[0].split("| valid % |")[1]
+    assert "± 0.00" not in (out / "report.html").read_text()
+
+
+def test_report_without_results_is_a_clear_error(tmp_path):
+    (tmp_path / "runs").mkdir()
+    with pytest.raises(DataError, match="results.jsonl: not found"):
+        write_report(tmp_path)
+
+
+def test_report_on_results_without_test_items(tmp_path):
+    """results.jsonl written before test_items existed: the interval comes from each run's record."""
+    out = tmp_path / "sweep"
+    make_sweep(out, "svamp")
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    (out / "results.jsonl").write_text("".join(json.dumps({k: v for k, v in row.items() if k != "test_items"}) + "\n"
+                                               for row in rows))
+    write_report(out)
+    results = json.loads((out / "summary.json").read_text())["results"]
+    bounds = [bound for entry in results for bound in (entry["test_low"], entry["test_high"])]
+    assert bounds == pytest.approx([*wilson_interval(0.5, 40), *wilson_interval(0.25, 40)])
