@@ -26,9 +26,11 @@ def read_config(model_dir: Path) -> dict:
         raise DataError(f"{model_dir}: no config.json (expected a run folder's model/)")
     config = json.loads(config_path.read_text())
     if config.get("is_encoder_decoder") or config.get("model_type") == "t5":
-        raise DataError(f"{model_dir}: an encoder-decoder (T5) student has no llama.cpp server path; "
-                        "use `stepdistill predict` (HF generate), or export decoder-only students "
-                        f"({', '.join(SUPPORTED_MODEL_TYPES)})")
+        raise DataError(f"{model_dir}: encoder-decoder (T5) students have no GGUF/server path here: this export "
+                        f"writes the {', '.join(SUPPORTED_MODEL_TYPES)} family only, and llama-cpp-python's "
+                        "OpenAI server serves decoder-only models. Use `stepdistill predict` / `stepdistill eval` "
+                        "(HF generate) for T5, or train a decoder-only student (--student smollm2) to serve it; "
+                        "an ONNX export for T5 is a possible later path")
     if config.get("model_type") not in SUPPORTED_MODEL_TYPES:
         raise DataError(f"{model_dir}: model_type {config.get('model_type')!r} is not supported by the GGUF "
                         f"export (supported: {', '.join(SUPPORTED_MODEL_TYPES)})")

@@ -145,10 +145,11 @@ def _write_sidecars(out: Path, model_dir: Path, record: dict, settings: ExportSe
     from .template import ollama_modelfile
     eos = AutoTokenizer.from_pretrained(str(model_dir)).eos_token
     max_tokens = record.get("settings", {}).get("label_max_new_tokens", 48)
-    (out.parent / "Modelfile").write_text(ollama_modelfile(out.name, eos, max_tokens))
+    out.with_suffix(".Modelfile").write_text(ollama_modelfile(out.name, eos, max_tokens))
     info = {"settings": dataclasses.asdict(settings), "gguf": str(out), "bytes": out.stat().st_size,
             "pre_tokenizer": pre, "tokenization_checked_prompts": checked, "seconds": round(seconds, 1),
             "method": record.get("method"), "task": record.get("task"),
-            "label_max_new_tokens": max_tokens, "model_dir": str(model_dir)}
+            "label_max_new_tokens": max_tokens, "model_dir": str(model_dir),
+            "modelfile": str(out.with_suffix(".Modelfile"))}
     write_json(out.with_suffix(".json"), info)
     return info

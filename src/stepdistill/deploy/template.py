@@ -61,7 +61,8 @@ def write_chat_template(model_dir: str | Path) -> str:
 def ollama_modelfile(gguf_name: str, eos_token: str, max_tokens: int) -> str:
     """An Ollama Modelfile beside the GGUF: Ollama runs Go templates, so the prompt rule is restated in Go."""
     return (
-        f"# Ollama: `ollama create student -f Modelfile` then `ollama run student \"<question>\"`.\n"
+        f"# Ollama: `ollama create student -f {Path(gguf_name).with_suffix('.Modelfile')}` then "
+        f"`ollama run student \"<question>\"`.\n"
         f"# The system message \"{RATIONALE_SYSTEM}\" asks for the rationale instead of the label.\n"
         f"# NLI inputs: put the EOS token {eos_token} between premise and hypothesis yourself.\n"
         f"FROM ./{gguf_name}\n"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..cliargs import add_settings_arguments, settings_from_args
+from ..deploy.endpoint_eval import add_endpoint_arguments
 from ..errors import DataError
 from ..jsonio import iter_jsonl, read_json, write_jsonl
 from .train import RUN_FILE, TrainSettings
@@ -30,6 +31,11 @@ def _run_settings(model_dir: str) -> dict:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.endpoint:  # any OpenAI-compatible model, scored the same way (deploy/endpoint_eval.py)
+        from ..deploy.endpoint_eval import cmd_eval_endpoint
+        return cmd_eval_endpoint(args)
+    if not args.model:
+        raise DataError("eval needs --model RUN (a run folder) or --endpoint URL")
     from ..tasks import get_task
     from .infer import predict, score_predictions
     from .models import load_trained
@@ -90,7 +96,7 @@ def register(sub) -> None:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="label-only accuracy of a trained student on a split")
-    ev.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
+    ev.add_argument("--model", help="a run folder of `stepdistill train` (with --endpoint: the served model's name)")
     ev.add_argument("--task", help="task (default: the run's)")
     ev.add_argument("--split", default="test", choices=("train", "valid", "test"), help="protocol split")
     ev.add_argument("--data-dir", help="the release's datasets/ folder (default: the run's, $STEPDISTILL_DATA)")
@@ -100,6 +106,7 @@ def register(sub) -> None:
     ev.add_argument("--with-rationale", action="store_true", help="also generate each rationale (slower)")
     ev.add_argument("--out", help="predictions file (default: RUN/predictions.jsonl)")
     ev.add_argument("--json", action="store_true", help="print a JSON object")
+    add_endpoint_arguments(ev)
     ev.set_defaults(func=cmd_eval)
 
     pr = sub.add_parser("predict", help="answer inputs with a trained student (one JSON line each)")
