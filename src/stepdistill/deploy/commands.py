@@ -18,7 +18,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     info = export(settings_from_args(ExportSettings, args))
     print(json.dumps(info) if args.json else
           f"wrote {info['gguf']} ({info['bytes'] / 1e6:.1f} MB, pre-tokenizer {info['pre_tokenizer']}, "
-          f"{info['tokenization_checked_prompts']} prompts tokenized as in training) and {Path(info["modelfile"]).name} beside it")
+          f"{info['tokenization_checked_prompts']} prompts tokenized as in training) and {Path(info['modelfile']).name} beside it")
     return 0
 
 

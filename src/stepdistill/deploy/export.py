@@ -74,7 +74,7 @@ def choose_pre_tokenizer(model_dir: Path, record: dict, requested: str) -> str:
     kinds = [part.get("type") for part in parts]
     if "Digits" in kinds and any(p.get("individual_digits") for p in parts):
         return "smollm"  # digits split one by one, then GPT-2's regex
-    return "gpt2"
+    return "gpt-2"
 
 
 def quantize(f16_path: Path, out: Path, quant: str, threads: int) -> None:
@@ -100,7 +100,11 @@ def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     encoder = Encoder(tokenizer, False, max_source=1 << 20, max_target=1)
-    llama = llama_cpp.Llama(str(gguf_path), vocab_only=True, verbose=False)
+    try:
+        llama = llama_cpp.Llama(str(gguf_path), vocab_only=True, verbose=False)
+    except ValueError as error:  # e.g. a pre-tokenizer name llama.cpp does not know
+        raise DataError(f"{gguf_path}: llama.cpp cannot load the exported file ({error}; an unknown --pre?); "
+                        "nothing was written") from error
     for text in PROBE_TEXTS:
         for system, source in ((None, label_source(text)), ("rationale", rationale_source(text))):
             messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
@@ -108,7 +112,7 @@ def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
             served = llama.tokenize(prompt.encode(), add_bos=False, special=True)
             if served != encoder.source_ids(source):
                 raise DataError(f"{gguf_path}: llama.cpp tokenizes {source!r} differently from training "
-                                "(wrong pre-tokenizer? try --pre); the file was removed")
+                                "(wrong pre-tokenizer? try --pre); nothing was written")
     return 2 * len(PROBE_TEXTS)
 
 
@@ -122,18 +126,17 @@ def export(settings: ExportSettings, progress: bool = True) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     pre = choose_pre_tokenizer(model_dir, record, settings.pre)
     template = write_chat_template(model_dir)
-    f16_path = out if settings.quant == "f16" else out.with_name(out.stem + ".f16-tmp.gguf")
-    convert_to_f16(model_dir, f16_path, pre, template, name=f"stepdistill {record.get('task', '')} student".strip())
+    partial = out.with_name(out.stem + ".partial.gguf")  # renamed to `out` once checked: a failure keeps the old file
+    f16_path = partial if settings.quant == "f16" else out.with_name(out.stem + ".f16-partial.gguf")
     try:
+        convert_to_f16(model_dir, f16_path, pre, template, name=f"stepdistill {record.get('task', '')} student".strip())
         if settings.quant != "f16":
-            quantize(f16_path, out, settings.quant, settings.threads)
-        checked = check_tokenization(out, model_dir)
-    except DataError:
-        out.unlink(missing_ok=True)
-        raise
+            quantize(f16_path, partial, settings.quant, settings.threads)
+        checked = check_tokenization(partial, model_dir)
+        partial.replace(out)
     finally:
-        if f16_path != out:
-            f16_path.unlink(missing_ok=True)
+        f16_path.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
     return _write_sidecars(out, model_dir, record, settings, pre, checked, time.time() - started)
 
 
