@@ -48,12 +48,18 @@ def chat_template(with_bos: bool) -> str:
     return _TEMPLATE.replace("BOS_PART", "bos_token ~ " if with_bos else "")
 
 
+def training_chat_template(tokenizer: "PreTrainedTokenizerBase") -> str:
+    """The template for this tokenizer's training prompts (train.py sets it before saving the run's tokenizer)."""
+    return chat_template(adds_bos(tokenizer))
+
+
 def write_chat_template(model_dir: str | Path) -> str:
-    """Put the template into a run's tokenizer files (model/), so transformers and vLLM serve it too."""
+    """Put the template into a run's tokenizer files (model/), so transformers and vLLM serve it too
+    (runs trained before train.py wrote it get it at export)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    tokenizer.chat_template = chat_template(adds_bos(tokenizer))
+    tokenizer.chat_template = training_chat_template(tokenizer)
     tokenizer.save_pretrained(str(model_dir))
     return tokenizer.chat_template
 

@@ -295,6 +295,9 @@ def run_train(settings: TrainSettings) -> dict:
         write_jsonl(out / "predictions_test.jsonl", test_rows)
 
     model.save_pretrained(out / "model")
+    if not student.is_seq2seq:  # chat requests become the label prompt (vLLM, apply_chat_template; deploy/template.py)
+        from ..deploy.template import training_chat_template
+        student.tokenizer.chat_template = training_chat_template(student.tokenizer)
     student.tokenizer.save_pretrained(out / "model")
     tokens_per_epoch = count_tokens(dataset, student.is_seq2seq)
     record = {
