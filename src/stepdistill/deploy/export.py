@@ -85,7 +85,9 @@ def quantize(f16_path: Path, out: Path, quant: str, threads: int) -> None:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftypes[quant]
     params.nthread = threads
-    status = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(out).encode(), ctypes.byref(params))
+    from llama_cpp._utils import suppress_stdout_stderr
+    with suppress_stdout_stderr(disable=False):  # its per-tensor log would bury the command's own output
+        status = llama_cpp.llama_model_quantize(str(f16_path).encode(), str(out).encode(), ctypes.byref(params))
     if status != 0:
         raise DataError(f"{out}: llama.cpp could not quantize the model to {quant} (status {status})")
 
