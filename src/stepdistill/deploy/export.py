@@ -77,9 +77,18 @@ def choose_pre_tokenizer(model_dir: Path, record: dict, requested: str) -> str:
     return "gpt-2"
 
 
+def llama_cpp_module():
+    """llama-cpp-python (the `local` extra): the quantizer, the tokenizer check and the server."""
+    try:
+        import llama_cpp
+    except ImportError as error:
+        raise DataError("GGUF export and serving need llama-cpp-python: pip install 'stepdistill[local]'") from error
+    return llama_cpp
+
+
 def quantize(f16_path: Path, out: Path, quant: str, threads: int) -> None:
     """llama.cpp's quantizer (llama_model_quantize), the same code as its `llama-quantize` tool."""
-    import llama_cpp
+    llama_cpp = llama_cpp_module()
 
     ftypes = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_k_m": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M}
     params = llama_cpp.llama_model_quantize_default_params()
@@ -94,7 +103,6 @@ def quantize(f16_path: Path, out: Path, quant: str, threads: int) -> None:
 
 def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
     """llama.cpp's ids for each templated probe prompt must equal the ids training built. Returns the count."""
-    import llama_cpp
     from transformers import AutoTokenizer
 
     from ..student.features import Encoder, label_source, rationale_source
@@ -102,8 +110,10 @@ def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     encoder = Encoder(tokenizer, False, max_source=1 << 20, max_target=1)
+    llama_cpp = llama_cpp_module()
     try:
-        llama = llama_cpp.Llama(str(gguf_path), vocab_only=True, verbose=False)
+        with llama_cpp._utils.suppress_stdout_stderr(disable=False):  # its context-size notice is noise here
+            llama = llama_cpp.Llama(str(gguf_path), vocab_only=True, verbose=False)
     except ValueError as error:  # e.g. a pre-tokenizer name llama.cpp does not know
         raise DataError(f"{gguf_path}: llama.cpp cannot load the exported file ({error}; an unknown --pre?); "
                         "nothing was written") from error
