@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import time
 from pathlib import Path
@@ -69,12 +68,10 @@ def bench_in_process(gguf: str, quant: str, texts: list[str], max_tokens: int, t
 def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int,
                  concurrencies: list[int]) -> list[dict]:
     from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
-    from stepdistill.deploy.serve import start_server, stop_server, wait_until_ready
+    from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
     from stepdistill.tasks.base import Example
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = start_server(Path(gguf), "127.0.0.1", port, "student", threads, n_ctx=512, quiet=True)
     base_url, rows = f"http://127.0.0.1:{port}/v1", []
     try:

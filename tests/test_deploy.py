@@ -2,7 +2,6 @@
 answers to good and bad requests, and `eval --endpoint`. Tiny models only (seconds); SmolLM2 checks are slow."""
 
 import json
-import socket
 import urllib.error
 import urllib.request
 
@@ -12,6 +11,7 @@ import pytest
 from stepdistill.cli import main
 from stepdistill.deploy.convert import interleave_rotary
 from stepdistill.deploy.export import ExportSettings, export
+from stepdistill.deploy.serve import free_port
 from stepdistill.deploy.server_app import chat_request_problem
 from stepdistill.deploy.template import chat_template
 from stepdistill.errors import DataError
@@ -22,12 +22,6 @@ llama_cpp = pytest.importorskip("llama_cpp")
 
 QUESTIONS = ["Dan has 12 apples and eats 5. How many apples does Dan have now?",
              "A man is playing a guitar. </s> A person plays music.", "  odd   spacing\tand 東京 🙂 "]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

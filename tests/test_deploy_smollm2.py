@@ -1,7 +1,6 @@
 """Slow: a SmolLM2 student trained a few steps, exported (f16, q8_0), served by the unmodified
 `python -m llama_cpp.server`, queried through the `openai` client: its labels agree with HF's label-only ones."""
 
-import socket
 import subprocess
 import sys
 
@@ -9,7 +8,7 @@ import pytest
 
 from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
 from stepdistill.deploy.export import ExportSettings, export
-from stepdistill.deploy.serve import stop_server, wait_until_ready
+from stepdistill.deploy.serve import free_port, stop_server, wait_until_ready
 from stepdistill.paths import smollm2_gguf
 from stepdistill.student.infer import predict
 from stepdistill.student.models import load_trained
@@ -39,9 +38,7 @@ def inputs_and_hf_labels(trained_run, data_dir):
 
 
 def served_labels(gguf: str, examples) -> list[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", "student",
                                 "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

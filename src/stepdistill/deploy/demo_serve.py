@@ -3,7 +3,6 @@ it, each beside the HF `predict` path's answer and latency."""
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -34,11 +33,9 @@ def hf_answers(run: Path, examples, method: str, max_tokens: int) -> list[tuple[
 
 def served_answers(gguf: Path, examples, method: str, max_tokens: int) -> list[dict]:
     from .endpoint_eval import endpoint_predict, make_client
-    from .serve import start_server, stop_server, usage_text, wait_until_ready
+    from .serve import free_port, start_server, stop_server, usage_text, wait_until_ready
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     process = start_server(gguf, "127.0.0.1", port, "student", quiet=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -9,6 +9,7 @@ serves the same file the same way (tests check both). It answers
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +47,13 @@ def cached_export(run: str, quant: str) -> Path:
         print(f"exporting {model_dir} to {path} ({quant}) ...", flush=True)
         export(ExportSettings(run=run, quant=quant))
     return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (for servers started by the demo, tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
 
 
 def start_server(gguf_path: Path, host: str, port: int, model_name: str, threads: int = 0,
