@@ -188,3 +188,18 @@ def test_eval_endpoint_unreachable_is_a_clear_error(tmp_path, data_dir, capsys):
     assert main(["eval", "--endpoint", url, "--model", "x", "--task", "svamp", "--limit", "1",
                  "--data-dir", str(data_dir), "--out", str(tmp_path / "p.jsonl")]) == 2
     assert url in capsys.readouterr().err
+
+
+def test_report_served_row_serves_once_then_reads_the_cache(tmp_path, data_dir):
+    from stepdistill.deploy.report_row import served_table
+    run = tiny_llama_run(tmp_path / "sweep" / "runs" / "svamp-dss")
+    record = json.loads((run / "run.json").read_text())
+    record["settings"]["data_dir"] = str(data_dir)
+    (run / "run.json").write_text(json.dumps(record))
+    table = served_table(tmp_path / "sweep", {"quant": "q8_0", "limit": 2})
+    assert "| svamp-dss | llama.cpp q8_0 | 2 |" in table
+    cache = tmp_path / "sweep" / "served" / "svamp-dss-q8_0.json"
+    cached = json.loads(cache.read_text())
+    cached["accuracy"] = 12.5  # a second report reads the cache instead of serving again
+    cache.write_text(json.dumps(cached))
+    assert "| 12.50 |" in served_table(tmp_path / "sweep", {"quant": "q8_0", "limit": 2})

@@ -36,7 +36,8 @@ def bpe_tokenizer(adds_bos: bool):
 def save_run(folder: Path, model, tokenizer, method: str = "dss") -> Path:
     model.save_pretrained(folder / "model")
     tokenizer.save_pretrained(folder / "model")
-    record = {"task": "svamp", "method": method, "student": "tiny", "settings": {"label_max_new_tokens": 8}}
+    record = {"task": "svamp", "method": method, "student": "tiny", "is_seq2seq": False, "test_accuracy": 0.0,
+              "settings": {"task": "svamp", "label_max_new_tokens": 8}}
     (folder / "run.json").write_text(json.dumps(record))
     return folder
 

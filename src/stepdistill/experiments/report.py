@@ -214,6 +214,10 @@ def write_report(sweep_dir: str | Path) -> dict[str, Path]:
     md = ["# Distilling step-by-step: results", "",
           "Test accuracy (%) of the checkpoint chosen on validation accuracy; test evaluated once per run.", "",
           "Data protocol: " + "; ".join(protocols), "", table, ""]
+    serve = (yaml.safe_load(config_text) or {}).get("serve") if config_text else None
+    if serve:  # optional, when the config asks: the served student's accuracy and latency (deploy/report_row.py)
+        from ..deploy.report_row import served_table
+        md += ["## The served student (llama.cpp, label-only)", "", served_table(out, serve), ""]
     md += [f"![{f.stem}]({f.name})" for f in figures]
     (out / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -50,7 +50,7 @@ class SweepConfig:
         for axis in AXES:
             if axis in raw and not isinstance(raw[axis], list):
                 raise DataError(f"{path}: '{axis}' should be a list")
-        extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy"}
+        extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy", "serve"}  # serve: report only
         if extra:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
         return cls(name=raw.get("name", path.stem), tasks=raw.get("tasks", ["svamp"]),
