@@ -9,6 +9,7 @@ serves the same file the same way (tests check both). It answers
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -95,6 +96,7 @@ def serve(settings: ServeSettings) -> int:
     name = settings.model_name or Path(settings.run).resolve().name
     base_url = f"http://{settings.host}:{settings.port}/v1"
     process = start_server(gguf_path, settings.host, settings.port, name, settings.threads, settings.n_ctx)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         wait_until_ready(base_url, process)
         print(usage_text(base_url, name, gguf_path), flush=True)
@@ -105,6 +107,10 @@ def serve(settings: ServeSettings) -> int:
     finally:
         if process.poll() is None:
             stop_server(process)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def usage_text(base_url: str, name: str, gguf_path: Path) -> str:
