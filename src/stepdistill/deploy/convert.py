@@ -142,7 +142,7 @@ def write_vocab(writer, model_dir: Path, vocab_size: int, pre: str, template: st
     special.add_to_gguf(writer)
 
 
-def convert_to_f16(model_dir: Path, out: Path, pre: str, template: str, name: str) -> Path:
+def convert_to_f16(model_dir: Path, out: Path, pre: str, template: str, name: str, progress: bool = True) -> Path:
     """Write `out` (f16 GGUF) from a saved HF Llama folder."""
     import gguf
 
@@ -154,6 +154,6 @@ def convert_to_f16(model_dir: Path, out: Path, pre: str, template: str, name: st
         writer.add_tensor(tensor_name, array)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
-    writer.write_tensors_to_file(progress=True)
+    writer.write_tensors_to_file(progress=progress)
     writer.close()
     return out

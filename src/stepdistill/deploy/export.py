@@ -141,7 +141,8 @@ def export(settings: ExportSettings, progress: bool = True) -> dict:
     partial = out.with_name(out.stem + ".partial.gguf")  # renamed to `out` once checked: a failure keeps the old file
     f16_path = partial if settings.quant == "f16" else out.with_name(out.stem + ".f16-partial.gguf")
     try:
-        convert_to_f16(model_dir, f16_path, pre, template, name=f"stepdistill {record.get('task', '')} student".strip())
+        convert_to_f16(model_dir, f16_path, pre, template, f"stepdistill {record.get('task', '')} student".strip(),
+                       progress)
         if settings.quant != "f16":
             quantize(f16_path, partial, settings.quant, settings.threads)
         checked = check_tokenization(partial, model_dir)
