@@ -42,7 +42,7 @@ def bench_hf(run: str, texts: list[str], max_tokens: int) -> dict:
         t = time.perf_counter()
         out = generate(student, [label_source(text)], max_tokens, batch_size=1, progress=False)[0]
         latencies.append((time.perf_counter() - t) * 1000)
-        tokens.append(len(student.tokenizer(out, add_special_tokens=False).input_ids) + 1)  # + EOS or cap
+        tokens.append(min(len(student.tokenizer(out, add_special_tokens=False).input_ids) + 1, max_tokens))  # + EOS
     return summary("HF generate fp32, batch 1", latencies, tokens, time.perf_counter() - started)
 
 
