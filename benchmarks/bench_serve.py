@@ -24,10 +24,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(name: str, latencies_ms: list[float], tokens: list[int], wall_s: float) -> dict:
-    return {"path": name, "p50_ms": round(statistics.median(latencies_ms), 1),
+    row = {"path": name, "p50_ms": round(statistics.median(latencies_ms), 1),
             "p95_ms": round(percentile(latencies_ms, 0.95), 1), "labels_per_s": round(len(latencies_ms) / wall_s, 2),
             "ms_per_token": round(sum(latencies_ms) / max(sum(tokens), 1), 1),
             "mean_tokens": round(sum(tokens) / len(tokens), 1)}
+    print(json.dumps(row), flush=True)  # partial results survive a run cut short
+    return row
 
 
 def bench_hf(run: str, texts: list[str], max_tokens: int) -> dict:
