@@ -11,6 +11,7 @@ import dataclasses
 import json
 import sys
 
+from .deploy import commands as deploy_commands
 from .errors import DataError
 from .experiments import commands as experiment_commands
 from .student import commands as student_commands
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     stats.set_defaults(func=cmd_data_stats)
 
-    for stage in (teacher_commands, student_commands, experiment_commands):
+    for stage in (teacher_commands, student_commands, experiment_commands, deploy_commands):
         stage.register(sub)
     return parser
 

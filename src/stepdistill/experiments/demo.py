@@ -4,7 +4,8 @@
 2. the local SmolLM2 teacher (llama.cpp, in process) writes a rationale and an answer for each training input,
    and, where its answer is wrong, a second one with the right answer as a hint (`--rationalize`);
 3. SmolLM2 students train with `dss` and with `standard` on the same data, steps and settings;
-4. both are evaluated (validation picks the checkpoint, test once) and the report is written.
+4. both are evaluated (validation picks the checkpoint, test once) and the report is written;
+5. the dss student is exported to GGUF and answers three test questions through the llama.cpp server.
 """
 
 from __future__ import annotations
@@ -37,17 +38,17 @@ def run_demo(settings: DemoSettings) -> Path:
 
     out = Path(settings.out).resolve()
     started = time.time()
-    print(f"[1/4] writing the sample task to {out / 'task'}", flush=True)
+    print(f"[1/5] writing the sample task to {out / 'task'}", flush=True)
     task_dir = write_sample_task(out / "task", n_train=settings.examples)
     task = f"jsonl:{task_dir}:numeric"
 
-    print("[2/4] the local SmolLM2 teacher writes rationales for the training inputs", flush=True)
+    print("[2/5] the local SmolLM2 teacher writes rationales for the training inputs", flush=True)
     manifest = run_extract(ExtractSettings(task=task, split="train", out=str(out / "rationales"), teacher="local",
                                            prompt=str(task_dir / "prompt.yaml"), keep="parsed",
                                            max_tokens=settings.teacher_max_tokens, rationalize=settings.rationalize))
     print(describe(manifest), flush=True)
 
-    print("[3/4] training SmolLM2 students: standard finetuning and distilling step-by-step", flush=True)
+    print("[3/5] training SmolLM2 students: standard finetuning and distilling step-by-step", flush=True)
     config = {
         "name": "demo", "tasks": [task], "methods": ["standard", "dss"], "labels": ["gold"], "fractions": [1.0],
         "students": ["smollm2"], "seeds": [0],
@@ -63,8 +64,12 @@ def run_demo(settings: DemoSettings) -> Path:
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     run_sweep(config_path, sweep_dir)
 
-    print("[4/4] writing the report", flush=True)
+    print("[4/5] writing the report", flush=True)
     paths = write_report(sweep_dir)
     print(paths["markdown"].read_text())
+
+    print("[5/5] shipping the dss student: GGUF export, three test questions through the server", flush=True)
+    from ..deploy.demo_serve import answer_through_server
+    answer_through_server(sweep_dir)
     print(f"demo finished in {(time.time() - started) / 60:.1f} min; report: {paths['html']}", flush=True)
     return paths["html"]

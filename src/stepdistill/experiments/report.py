@@ -169,7 +169,16 @@ def selection_markdown(selection: list[dict]) -> list[str]:
     return lines + [""]
 
 
-def write_markdown(out: Path, report: dict, figures: list[Path]) -> Path:
+def served_section(out: Path, config_text: str | None) -> list[str]:
+    """Optional, when the sweep config asks (`serve:`): the served student's accuracy and latency."""
+    serve = (yaml.safe_load(config_text) or {}).get("serve") if config_text else None
+    if not serve:
+        return []
+    from ..deploy.report_row import served_table
+    return ["## The served student (llama.cpp, label-only)", "", served_table(out, serve), ""]
+
+
+def write_markdown(out: Path, report: dict, figures: list[Path], served: list[str]) -> Path:
     protocols = sorted({entry["protocol"] for entry in report["results"] if entry.get("protocol")})
     lines = ["# Distilling step-by-step: results", "", INTRODUCTION, "",
              "Data protocol: " + "; ".join(protocols), "", markdown_table(report["results"]), ""]
@@ -178,7 +187,7 @@ def write_markdown(out: Path, report: dict, figures: list[Path]) -> Path:
         for group in dict.fromkeys(pair["group"] for pair in report["paired"]):
             members = [pair for pair in report["paired"] if pair["group"] == group]
             lines += [f"### {group}", "", *pairs_table(members), ""]
-    lines += selection_markdown(report["selection"])
+    lines += selection_markdown(report["selection"]) + served
     lines += [f"![{figure.stem}]({figure.name})" for figure in figures]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -196,7 +205,7 @@ def write_report(sweep_dir: str | Path) -> dict[str, Path]:
     report = {"results": summarize(rows), "paired": paired_results(rows, runs_dir),
               "selection": selection_table(rows, runs_dir)}
     figures = report_figures(report, rows, records, out, teacher)
-    markdown = write_markdown(out, report, figures)
+    markdown = write_markdown(out, report, figures, served_section(out, config_text))
     (out / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     page = write_html(out, report, figures, config_text, example_predictions(rows, runs_dir),
                       training_rationales(rows, runs_dir))

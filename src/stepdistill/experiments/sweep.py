@@ -53,7 +53,7 @@ class SweepConfig:
         for axis in AXES:
             if axis in raw and not isinstance(raw[axis], list):
                 raise DataError(f"{path}: '{axis}' should be a list")
-        extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy"}
+        extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy", "serve"}  # serve: report only
         if extra:
             raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
         tasks = [str(TaskSpec.parse(task)) for task in raw.get("tasks", ["svamp"])]  # a mapping: a spec with options

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..cliargs import add_settings_arguments, settings_from_args
+from ..deploy.endpoint_eval import add_endpoint_arguments
 from ..errors import DataError
 from ..jsonio import iter_jsonl, write_jsonl
 from .runfile import run_settings
@@ -35,6 +36,11 @@ def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, str, in
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.endpoint:  # any OpenAI-compatible model, scored the same way (deploy/endpoint_eval.py)
+        from ..deploy.endpoint_eval import cmd_eval_endpoint
+        return cmd_eval_endpoint(args)
+    if not args.model:
+        raise DataError("eval needs --model RUN (a run folder) or --endpoint URL")
     from ..tasks import get_task
     from .infer import predict, score_predictions
     from .models import load_trained
@@ -90,7 +96,7 @@ def register(sub) -> None:
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser("eval", help="label-only accuracy of a trained student on a split")
-    evaluate.add_argument("--model", required=True, help="a run folder of `stepdistill train`")
+    evaluate.add_argument("--model", help="a run folder of `stepdistill train` (with --endpoint: the served model's name)")
     evaluate.add_argument("--task", help="task (default: the run's)")
     add_task_options(evaluate)
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"), help="protocol split")
@@ -101,6 +107,7 @@ def register(sub) -> None:
     evaluate.add_argument("--with-rationale", action="store_true", help="also generate each rationale (slower)")
     evaluate.add_argument("--out", help="predictions file (default: RUN/predictions.jsonl)")
     evaluate.add_argument("--json", action="store_true", help="print a JSON object")
+    add_endpoint_arguments(evaluate)
     evaluate.set_defaults(func=cmd_eval)
 
     predict = sub.add_parser("predict", help="answer inputs with a trained student (one JSON line each)")

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from transformers import TrainingArguments
 
+from ..deploy.template import training_chat_template
 from ..errors import DataError
 from ..jsonio import write_json, write_jsonl
 from ..provenance import library_versions
@@ -62,6 +63,8 @@ def run_train(settings: TrainSettings) -> dict:
     best_step = step_of(trainer.state.best_model_checkpoint)
     scores = score_chosen_checkpoint(out, task, valid, model, evaluator, best_step)
     model.save_pretrained(out / "model")
+    if not student.is_seq2seq:  # chat requests become the label prompt (vLLM, apply_chat_template; deploy/template.py)
+        student.tokenizer.chat_template = training_chat_template(student.tokenizer)
     student.tokenizer.save_pretrained(out / "model")
     write_rationale_sample(out, train_examples)
     record = {

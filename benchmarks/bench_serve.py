@@ -1,0 +1,181 @@
+"""Serving the student: HF generate (fp32, batch 1, today's `predict` path) against llama.cpp on the exported
+GGUF (f16 / q8_0 / q4_k_m) in process, and through the OpenAI-compatible server at several concurrencies.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_serve.py --run RUN_DIR [--n 40] [--threads 2] [--out bench.json]
+
+Same student, same n SVAMP test inputs, label-only, greedy, each answer capped at --max-tokens. Reports per path
+p50/p95 latency per label, labels/s and ms per generated token; and, measured in the same run, the physical
+bound per label: prompt FLOPs / matmul rate + generated tokens x weight bytes / memory bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def summary(name: str, latencies_ms: list[float], tokens: list[int], wall_s: float) -> dict:
+    row = {"path": name, "p50_ms": round(statistics.median(latencies_ms), 1),
+            "p95_ms": round(percentile(latencies_ms, 0.95), 1), "labels_per_s": round(len(latencies_ms) / wall_s, 2),
+            "ms_per_token": round(sum(latencies_ms) / max(sum(tokens), 1), 1),
+            "mean_tokens": round(sum(tokens) / len(tokens), 1)}
+    print(json.dumps(row), flush=True)  # partial results survive a run cut short
+    return row
+
+
+def bench_hf(run: str, texts: list[str], max_tokens: int) -> dict:
+    from stepdistill.student.features import label_source
+    from stepdistill.student.infer import generate
+    from stepdistill.student.models import load_trained
+
+    student = load_trained(run)
+    generate(student, [label_source(texts[0])], max_tokens, batch_size=1, progress=False)  # warm-up
+    latencies, tokens, started = [], [], time.perf_counter()
+    for text in texts:
+        t = time.perf_counter()
+        out = generate(student, [label_source(text)], max_tokens, batch_size=1, progress=False)[0]
+        latencies.append((time.perf_counter() - t) * 1000)
+        tokens.append(min(len(student.tokenizer(out, add_special_tokens=False).input_ids) + 1, max_tokens))  # + EOS
+    return summary("HF generate fp32, batch 1", latencies, tokens, time.perf_counter() - started)
+
+
+def bench_in_process(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int) -> dict:
+    import llama_cpp
+
+    llm = llama_cpp.Llama(gguf, n_ctx=512, n_threads=threads, n_threads_batch=threads, verbose=False)
+    ask = lambda text: llm.create_chat_completion([{"role": "user", "content": text}],  # noqa: E731
+                                                  max_tokens=max_tokens, temperature=0)
+    ask(texts[0])  # warm-up
+    latencies, tokens, prompt_tokens, started = [], [], [], time.perf_counter()
+    for text in texts:
+        t = time.perf_counter()
+        reply = ask(text)
+        latencies.append((time.perf_counter() - t) * 1000)
+        tokens.append(reply["usage"]["completion_tokens"])
+        prompt_tokens.append(reply["usage"]["prompt_tokens"])
+    row = summary(f"llama.cpp {quant}, in process", latencies, tokens, time.perf_counter() - started)
+    row["mean_prompt_tokens"] = round(sum(prompt_tokens) / len(prompt_tokens), 1)
+    return row
+
+
+def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int,
+                 concurrencies: list[int]) -> list[dict]:
+    from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
+    from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
+    from stepdistill.tasks.base import Example
+
+    port = free_port()
+    process = start_server(Path(gguf), "127.0.0.1", port, "student", threads, n_ctx=512, quiet=True)
+    base_url, rows = f"http://127.0.0.1:{port}/v1", []
+    try:
+        wait_until_ready(base_url, process)
+        client = make_client(base_url)
+        examples = [Example(id=str(i), input=text, label=None) for i, text in enumerate(texts)]
+        endpoint_predict(client, "student", examples[:1], max_tokens, progress=False)  # warm-up
+        for concurrency in concurrencies:
+            started = time.perf_counter()
+            out = endpoint_predict(client, "student", examples, max_tokens, concurrency=concurrency, progress=False)
+            rows.append(summary(f"server {quant}, concurrency {concurrency}", [r["latency_ms"] for r in out],
+                                [r["completion_tokens"] for r in out], time.perf_counter() - started))
+    finally:
+        stop_server(process)
+    return rows
+
+
+def machine_rates(threads: int) -> dict:
+    """fp32 matmul FLOP/s (torch, `threads` threads) and memory read bandwidth (summing a 512 MB array)."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    a @ b
+    t, reps = time.perf_counter(), 20
+    for _ in range(reps):
+        a @ b
+    flops = 2 * 1024 ** 3 * reps / (time.perf_counter() - t)
+    big = np.ones(64 * 1024 * 1024)  # 512 MB, far past the caches
+    big.sum()
+    t = time.perf_counter()
+    for _ in range(3):
+        big.sum()
+    bandwidth = 3 * big.nbytes / (time.perf_counter() - t)
+    return {"matmul_flops": flops, "bandwidth_bytes": bandwidth}
+
+
+def physical_bound_ms(params_nonembed: int, weight_bytes: int, prompt_tokens: float, gen_tokens: float,
+                      rates: dict) -> float:
+    return 1000 * (2 * params_nonembed * prompt_tokens / rates["matmul_flops"]
+                   + gen_tokens * weight_bytes / rates["bandwidth_bytes"])
+
+
+def main() -> None:
+    from stepdistill.deploy.export import ExportSettings, default_output, export, model_folder
+    from stepdistill.tasks import get_task
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", required=True, help="a decoder-only run folder")
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-tokens", type=int, default=13)
+    ap.add_argument("--quants", nargs="+", default=["f16", "q8_0", "q4_k_m"])
+    ap.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 8])
+    ap.add_argument("--server-quant", default="q8_0")
+    ap.add_argument("--out", help="write the results as JSON here")
+    args = ap.parse_args()
+
+    load_before = os.getloadavg()
+    model_dir, record = model_folder(args.run)
+    texts = [ex.input for ex in get_task("svamp").protocol_split("test", with_teacher=False)[: args.n]]
+    ggufs = {}
+    for quant in args.quants:
+        path = default_output(model_dir, quant)
+        ggufs[quant] = str(path if path.is_file() else export(ExportSettings(run=args.run, quant=quant))["gguf"])
+    rates = machine_rates(args.threads)
+    rows = [bench_hf(args.run, texts, args.max_tokens)]
+    rows += [bench_in_process(ggufs[q], q, texts, args.max_tokens, args.threads) for q in args.quants]
+    rows += bench_server(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads,
+                         args.concurrency)
+    report(rows, rates, ggufs, model_dir, args, load_before)
+
+
+def report(rows: list[dict], rates: dict, ggufs: dict, model_dir: Path, args, load_before) -> None:
+    import json as _json
+
+    config = _json.loads((model_dir / "config.json").read_text())
+    embed = config["vocab_size"] * config["hidden_size"]
+    from safetensors import safe_open
+    with safe_open(str(next(model_dir.glob("*.safetensors"))), "np") as f:
+        params = sum(f.get_slice(k).get_shape()[0] * (f.get_slice(k).get_shape() + [1])[1] for k in f.keys())
+    prompt = next(r["mean_prompt_tokens"] for r in rows if "mean_prompt_tokens" in r)
+    hf_p50 = rows[0]["p50_ms"]
+    for row in rows:
+        quant = next((q for q in ggufs if f" {q}," in row["path"]), None)
+        if quant:
+            bound = physical_bound_ms(params - embed, os.path.getsize(ggufs[quant]), prompt, row["mean_tokens"], rates)
+            row["bound_ms"], row["p50_over_bound"] = round(bound, 1), round(row["p50_ms"] / bound, 2)
+        row["hf_over_p50"] = round(hf_p50 / row["p50_ms"], 2)
+    print(f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; threads {args.threads}; "
+          f"matmul {rates['matmul_flops'] / 1e9:.1f} GFLOP/s; bandwidth {rates['bandwidth_bytes'] / 1e9:.1f} GB/s; "
+          f"{args.n} inputs, mean prompt {prompt} tokens")
+    print("| path | p50 ms | p95 ms | labels/s | ms/token | tokens | HF p50 / p50 | bound ms | p50 / bound |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['path']} | {r['p50_ms']} | {r['p95_ms']} | {r['labels_per_s']} | {r['ms_per_token']} | "
+              f"{r['mean_tokens']} | {r['hf_over_p50']}x | {r.get('bound_ms', '')} | {r.get('p50_over_bound', '')} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"rows": rows, "rates": rates, "load": [load_before, os.getloadavg()],
+                                              "n": args.n, "threads": args.threads}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""`stepdistill serve RUN`: the exported student behind llama.cpp's OpenAI-compatible server.
+
+The server is llama_cpp.server's app (llama-cpp-python's `[server]` extra) in a child process, behind a thin
+layer that turns malformed requests into 400s (server_app.py). `python -m llama_cpp.server --model FILE.gguf`
+serves the same file the same way (tests check both). It answers
+`/v1/chat/completions` with the chat template from the GGUF, which turns a user message into the label prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cliargs import option
+from ..errors import DataError
+from .export import QUANTS, ExportSettings, default_output, export, model_folder
+
+
+@dataclass
+class ServeSettings:
+    run: str = option("", "a run folder of `stepdistill train`", cli=False)
+    host: str = option("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
+    port: int = option(8000, "TCP port")
+    quant: str = option("q8_0", "weights served (exported on first use, cached in RUN/export/)", choices=QUANTS)
+    threads: int = option(0, "CPU threads for llama.cpp (0: all cores)")
+    n_ctx: int = option(2048, "context window in tokens (prompt + answer)")
+    model_name: str = option("", "model name clients send (default: the run folder's name)")
+
+    def __post_init__(self):
+        if not self.run:
+            raise DataError("serve needs a run folder")
+
+
+def cached_export(run: str, quant: str) -> Path:
+    """RUN/export/student-QUANT.gguf, exported again when missing or older than the trained weights."""
+    model_dir, _ = model_folder(run)
+    path = default_output(model_dir, quant)
+    newest_weights = max((p.stat().st_mtime for p in model_dir.glob("*.safetensors")), default=0.0)
+    if not path.is_file() or path.stat().st_mtime < newest_weights:
+        print(f"exporting {model_dir} to {path} ({quant}) ...", flush=True)
+        export(ExportSettings(run=run, quant=quant))
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (for servers started by the demo, tests and benchmarks)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(gguf_path: Path, host: str, port: int, model_name: str, threads: int = 0,
+                 n_ctx: int = 2048, quiet: bool = False) -> subprocess.Popen:
+    """Start llama_cpp.server's app (server_app.py: request checks in front) on the GGUF, whose chat template
+    builds the label prompt; returns the process."""
+    command = [sys.executable, "-m", "stepdistill.deploy.server_app", "--model", str(gguf_path),
+               "--model_alias", model_name, "--host", host, "--port", str(port), "--n_ctx", str(n_ctx),
+               "--n_threads", str(threads or os.cpu_count() or 1)]
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen(command, stdout=output, stderr=output)
+
+
+def wait_until_ready(base_url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Poll GET /v1/models until the server answers; a server that exits or never answers is an error."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise DataError(f"the llama.cpp server exited with status {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(f"{base_url}/models", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.25)
+    raise DataError(f"the llama.cpp server did not answer at {base_url} within {timeout:.0f} s")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def serve(settings: ServeSettings) -> int:
+    gguf_path = cached_export(settings.run, settings.quant)
+    name = settings.model_name or Path(settings.run).resolve().name
+    base_url = f"http://{settings.host}:{settings.port}/v1"
+    process = start_server(gguf_path, settings.host, settings.port, name, settings.threads, settings.n_ctx)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        wait_until_ready(base_url, process)
+        print(usage_text(base_url, name, gguf_path), flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        print("stopping the server ...", file=sys.stderr)
+        return 0
+    finally:
+        if process.poll() is None:
+            stop_server(process)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def usage_text(base_url: str, name: str, gguf_path: Path) -> str:
+    body = '{"model": "%s", "messages": [{"role": "user", "content": "YOUR QUESTION"}], "temperature": 0}' % name
+    return (f"serving {gguf_path}\n  URL:   {base_url}\n  model: {name}\n"
+            f"  curl:  curl -s {base_url}/chat/completions -H 'Content-Type: application/json' -d '{body}'\n"
+            f"  the answer is the label; add {{\"role\": \"system\", \"content\": \"rationale\"}} for the rationale\n"
+            "Ctrl-C stops the server.")

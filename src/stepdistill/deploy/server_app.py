@@ -1,0 +1,84 @@
+"""llama_cpp.server's OpenAI-compatible app with request checks in front, run by `stepdistill serve`.
+
+llama-cpp-python answers a malformed JSON body with a 500 (its error handler re-reads the bad body) and a
+chat without a user message with a 500 (the template's exception). Clients should get a 400 that says what
+is wrong, so this thin ASGI layer checks chat requests before they reach the server; all else passes through.
+
+    python -m stepdistill.deploy.server_app --model FILE.gguf --model_alias NAME [--host H] [--port P] ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def chat_request_problem(body: bytes) -> str | None:
+    """What is wrong with a /chat/completions body, or None when the server can take it."""
+    try:
+        request = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return f"malformed JSON body: {error}"
+    if not isinstance(request, dict):
+        return "the body must be a JSON object"
+    messages = request.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty list"
+    if not any(isinstance(m, dict) and m.get("role") == "user" for m in messages):
+        return "the student answers the last user message: send at least one message with role 'user'"
+    return None
+
+
+class RequestChecks:
+    """ASGI middleware: a chat request with a problem gets a 400 JSON error in OpenAI's shape."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/chat/completions"):
+            return await self.app(scope, receive, send)
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        problem = chat_request_problem(body)
+        if problem:
+            return await _send_error(send, problem)
+
+        async def replay():
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await self.app(scope, replay, send)
+
+
+async def _send_error(send, problem: str) -> None:
+    payload = json.dumps({"error": {"message": problem, "type": "invalid_request_error", "param": "messages",
+                                    "code": None}}).encode()
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+    from llama_cpp.server.app import create_app
+    from llama_cpp.server.settings import ModelSettings, ServerSettings
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--model_alias", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--n_ctx", type=int, default=2048)
+    parser.add_argument("--n_threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    model = ModelSettings(model=args.model, model_alias=args.model_alias, n_ctx=args.n_ctx, n_threads=args.n_threads,
+                          n_threads_batch=args.n_threads, verbose=False)
+    app = create_app(server_settings=ServerSettings(host=args.host, port=args.port), model_settings=[model])
+    uvicorn.run(RequestChecks(app), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

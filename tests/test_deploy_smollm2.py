@@ -1,0 +1,61 @@
+"""Slow: a SmolLM2 student trained a few steps, exported (f16, q8_0), served by the unmodified
+`python -m llama_cpp.server`, queried through the `openai` client: its labels agree with HF's label-only ones."""
+
+import subprocess
+import sys
+
+import pytest
+
+from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
+from stepdistill.deploy.export import ExportSettings, export
+from stepdistill.deploy.serve import free_port, stop_server, wait_until_ready
+from stepdistill.paths import smollm2_gguf
+from stepdistill.student.infer import predict
+from stepdistill.student.models import load_trained
+from stepdistill.student.train import TrainSettings, run_train
+from stepdistill.tasks import get_task
+
+pytestmark = pytest.mark.slow
+N_INPUTS = 40
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, data_dir):
+    pytest.importorskip("llama_cpp.server")
+    smollm2_gguf()
+    out = tmp_path_factory.mktemp("smollm2") / "run"
+    run_train(TrainSettings(task="svamp", student="smollm2", method="dss", max_steps=3, eval_steps=3,
+                            eval_limit=4, batch_size=4, label_max_new_tokens=16, test=False, out=str(out),
+                            data_dir=str(data_dir), progress=False))
+    return out
+
+
+@pytest.fixture(scope="module")
+def inputs_and_hf_labels(trained_run, data_dir):
+    examples = get_task("svamp", str(data_dir)).protocol_split("test", with_teacher=False)[:N_INPUTS]
+    rows = predict(load_trained(trained_run), examples, "dss", 16, batch_size=1, progress=False)
+    return examples, [row["prediction"] for row in rows]
+
+
+def served_labels(gguf: str, examples) -> list[str]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", "student",
+                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_ready(base_url, process)
+        rows = endpoint_predict(make_client(base_url), "student", examples, 16, progress=False)
+    finally:
+        stop_server(process)
+    return [row["prediction"] for row in rows]
+
+
+@pytest.mark.parametrize("quant, least", [("f16", 0.95), ("q8_0", 0.90)])
+def test_served_labels_agree_with_hf(trained_run, inputs_and_hf_labels, quant, least):
+    examples, hf_labels = inputs_and_hf_labels
+    info = export(ExportSettings(run=str(trained_run), quant=quant), progress=False)
+    assert info["pre_tokenizer"] == "smollm"
+    served = served_labels(info["gguf"], examples)
+    agreement = sum(a == b for a, b in zip(served, hf_labels)) / len(examples)
+    assert agreement >= least, list(zip(served, hf_labels))
