@@ -55,6 +55,8 @@ def prepare_run_folder(settings: TrainSettings) -> Path:
 
 
 def refuse_finished_run(out: Path, settings: TrainSettings) -> None:
+    if settings.overwrite:  # (under several processes, rank 0 may not have removed them yet)
+        return
     if (out / RUN_FILE).exists():
         raise DataError(f"{out}: holds a finished run ({RUN_FILE}); choose another --out, "
                         "or pass --overwrite to replace it")
