@@ -127,6 +127,8 @@ def resume_checkpoint(checkpoints: Path) -> Path | None:
             checkpoint.rename(aside)
         print(f"warning: {checkpoint} is damaged ({problem}); moved to {aside.name}, "
               "resuming from the newest intact checkpoint before it", file=sys.stderr)
+    if any(checkpoints.glob("damaged-checkpoint-*")):
+        print(f"warning: no intact checkpoint in {checkpoints}: training starts again from step 0", file=sys.stderr)
     return None
 
 
