@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: finished work is saved; run the same command again to resume", file=sys.stderr)
+        print(getattr(args, "interrupted", "interrupted: finished work is saved; run the same command again "
+                                            "to resume"), file=sys.stderr)
         return 130
 
 

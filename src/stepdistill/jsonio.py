@@ -15,8 +15,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            line = decode_line(raw[3:] if lineno == 1 and raw.startswith(BOM) else raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -28,13 +29,27 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             yield lineno, obj
 
 
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, which some editors write first: accepted
+
+
+def decode_line(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {error.start} of the line); "
+                        "save the file as UTF-8") from None
+
+
 def read_json(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
+    data = path.read_bytes()
     try:
-        with path.open(encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        lineno = data[: error.start].count(b"\n") + 1
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
     except json.JSONDecodeError as error:
         raise DataError(f"{path}:{error.lineno}: malformed JSON ({error.msg} at column {error.colno})") from None
 

@@ -43,9 +43,16 @@ class SweepConfig:
         if not path.is_file():
             raise DataError(f"{path}: sweep config not found")
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
         except yaml.YAMLError as error:
-            raise DataError(f"{path}: malformed YAML ({error})") from None
+            raise DataError(f"{path}: malformed YAML ({' '.join(str(error).split())})") from None
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path}: not UTF-8 text (byte {error.start})") from None
+        if not isinstance(raw, dict):
+            raise DataError(f"{path}: the top level should be a mapping (name:, tasks:, train: ...), "
+                            f"got a {type(raw).__name__}")
+        if not isinstance(raw.get("train", {}), dict):
+            raise DataError(f"{path}: 'train' should be a mapping of train settings")
         known = {field.name for field in dataclasses.fields(TrainSettings)}
         unknown = set(raw.get("train", {})) - known
         if unknown:
@@ -59,9 +66,19 @@ class SweepConfig:
         tasks = [str(TaskSpec.parse(task)) for task in raw.get("tasks", ["svamp"])]  # a mapping: a spec with options
         return cls(name=raw.get("name", path.stem), tasks=tasks,
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
-                   fractions=[float(fraction) for fraction in raw.get("fractions", [1.0])],
-                   students=raw.get("students", ["smollm2"]), seeds=[int(seed) for seed in raw.get("seeds", [0])],
+                   fractions=numbers(raw.get("fractions", [1.0]), float, f"{path}: fractions"),
+                   students=raw.get("students", ["smollm2"]), seeds=numbers(raw.get("seeds", [0]), int, f"{path}: seeds"),
                    train=raw.get("train", {}), teacher_accuracy=raw.get("teacher_accuracy", {}))
+
+
+def numbers(values: list, kind: type, where: str) -> list:
+    """Each value as `kind`; a word or a fraction where a number is expected is an error, not a traceback."""
+    converted = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or kind(value) != value:
+            raise DataError(f"{where} should be {'numbers' if kind is float else 'whole numbers'}, got {value!r}")
+        converted.append(kind(value))
+    return converted
 
 
 def run_name(task: str, method: str, labels: str, student: str, fraction: float, seed: int) -> str:
@@ -79,8 +96,46 @@ def planned_runs(config: SweepConfig, out: Path, data_dir: str | None = None) ->
                     "out": str(out / "runs" / run_name(task, method, labels, student, fraction, seed))}
         if data_dir:
             settings["data_dir"] = data_dir
-        runs.append(TrainSettings(**settings))
+        try:
+            runs.append(TrainSettings(**settings))
+        except DataError as error:
+            raise DataError(f"sweep cell {Path(settings['out']).name}: {error}") from None
     return runs
+
+
+def check_grid(config: SweepConfig, runs: list[TrainSettings], data_dir: str | None) -> None:
+    """The whole grid before its first cell trains: every task loads, every student is known (methods, labels
+    and numeric settings were checked as each cell's settings were made)."""
+    from ..student.guards import check_student
+    from ..tasks import get_task
+
+    for spec in config.tasks:
+        task = get_task(spec, data_dir)
+        if not task.protocol_split("train", with_teacher=False):
+            raise DataError(f"task {spec}: the training split has no examples")
+    for student in config.students:
+        check_student(student)
+    for rationales in {settings.rationales for settings in runs if settings.rationales}:
+        if not Path(rationales).is_dir():
+            raise DataError(f"{rationales}: --rationales folder not found")
+
+
+def refuse_changed_cells(runs: list[TrainSettings]) -> None:
+    """A cell already started or finished under other train settings would be skipped or resumed and then
+    reported with the new ones: refused, naming the cells and settings (use another --out for new settings)."""
+    from ..student.resume import settings_differences, stored_settings
+
+    changed = {}
+    for settings in runs:
+        stored = stored_settings(settings.out)
+        differences = settings_differences(stored, settings) if stored is not None else []
+        if differences:
+            changed[Path(settings.out).name] = differences
+    if changed:
+        first, differences = next(iter(changed.items()))
+        raise DataError(f"{len(changed)} cell(s) of this sweep folder ran with other settings than the config now "
+                        f"gives (first: {first}: {'; '.join(differences)}); use another --out for new settings, "
+                        "or restore the config")
 
 
 def is_finished(run_dir: str | Path) -> bool:
@@ -115,9 +170,11 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
 
     config = SweepConfig.load(config_path)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(Path(config_path).read_text())
     runs = planned_runs(config, out, data_dir)
+    check_grid(config, runs, data_dir)
+    refuse_changed_cells(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(Path(config_path).read_text(encoding="utf-8-sig"), encoding="utf-8")
     for number, settings in enumerate(runs, start=1):
         name = Path(settings.out).name
         if is_finished(settings.out):

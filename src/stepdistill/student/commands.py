@@ -27,6 +27,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_generation_args(args: argparse.Namespace) -> None:
+    """eval / predict: a run folder that exists and numbers in range, before any model is loaded."""
+    if not Path(args.model).exists():
+        raise DataError(f"no run at {args.model}")
+    if args.batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.max_new_tokens < 0:
+        raise DataError(f"--max-new-tokens must be at least 1 (or 0: the run's setting), got {args.max_new_tokens}")
+    if getattr(args, "limit", 0) < 0:
+        raise DataError(f"--limit must be at least 1 (or 0: all), got {args.limit}")
+
+
 def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, str, int]:
     """The run's settings, its method and the tokens to generate: --max-new-tokens, else what the run was
     evaluated with while training (a model folder without run.json gets the defaults of `train`)."""
@@ -45,6 +57,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .infer import predict, score_predictions
     from .models import load_trained
 
+    check_generation_args(args)
     settings, method, max_new_tokens = _generation(args)
     task_spec = task_from_args(args) or (settings.task if settings else None)  # a run's spec holds its column options
     if not task_spec:
@@ -53,6 +66,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     examples = task.protocol_split(args.split, with_teacher=False)
     if args.limit:
         examples = examples[: args.limit]
+    if not examples:
+        raise DataError(f"task {task.name} split {args.split}: no examples to evaluate")
     student = load_trained(args.model)
     rows = predict(student, examples, method, max_new_tokens, args.batch_size, with_rationale=args.with_rationale)
     accuracy = score_predictions(task, examples, rows)
@@ -72,6 +87,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     if bool(args.text) == bool(args.input):
         raise DataError("give either an input text or --input FILE.jsonl")
+    check_generation_args(args)
     if args.input:
         examples = []
         for lineno, row in iter_jsonl(args.input):
@@ -93,7 +109,8 @@ def register(sub) -> None:
     train = sub.add_parser("train", help="train a student (dss, standard or single) and test the chosen checkpoint")
     add_settings_arguments(train, TrainSettings)
     add_task_options(train)
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, interrupted="interrupted: checkpoints are kept; run the same command "
+                                                   "with --resume to continue from the last one")
 
     evaluate = sub.add_parser("eval", help="label-only accuracy of a trained student on a split")
     evaluate.add_argument("--model", help="a run folder of `stepdistill train` (with --endpoint: the served model's name)")

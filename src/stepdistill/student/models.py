@@ -63,11 +63,15 @@ def tiny_student(kind: str, seed: int = 0) -> Student:
 
 def _from_pretrained(folder: str, gguf_file: str | None, dtype: torch.dtype) -> Student:
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    config = AutoConfig.from_pretrained(folder, **kwargs)
-    is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    cls = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForCausalLM
-    model = cls.from_pretrained(folder, dtype=dtype, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    try:
+        config = AutoConfig.from_pretrained(folder, **kwargs)
+        is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+        cls = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForCausalLM
+        model = cls.from_pretrained(folder, dtype=dtype, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    except (OSError, ValueError) as error:  # no weights or config, not on the hub or not cached offline
+        reason = " ".join(str(error).split())[:300]
+        raise DataError(f"{Path(folder) / (gguf_file or '')}: cannot load the model: {reason}") from None
     if gguf_file:
         # transformers dequantises GGUF weights into ordinary tensors but still marks the model quantized,
         # which makes the Trainer refuse full finetuning and a saved copy reload as "quantized". Clear it.

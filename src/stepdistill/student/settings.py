@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 from ..cliargs import option
@@ -52,6 +54,7 @@ class TrainSettings:
     lora_r: int = option(16, "LoRA rank")
     bf16: bool = option(False, "bf16 autocast (on a modern CPU about 1.7x faster than fp32)")
     resume: bool = option(False, "continue a run killed mid-way from its last checkpoint")
+    overwrite: bool = option(False, "replace a finished run in --out (its run.json, model/ and checkpoints)")
     logging_steps: int = option(10, "log both loss parts every N steps")
     save_total_limit: int = option(2, "checkpoints kept on disk (the best one always stays)")
     progress: bool = option(True, "show progress bars")
@@ -64,10 +67,44 @@ class TrainSettings:
         if not 0.0 < self.fraction <= 1.0:
             raise DataError(f"--fraction must be in (0, 1], got {self.fraction}")
         self.rationales_per_input = str(self.rationales_per_input)  # a YAML config may say 1, not "1"
-        if self.hinted not in ("include", "exclude") or self.rationales_per_input not in ("1", "all"):
-            raise DataError("--hinted must be include or exclude, --rationales-per-input 1 or all")
+        check_choices(self)
+        check_numbers(self)
 
     @property
     def label_tokens(self) -> int:
         """Tokens generated per prediction: a label, or for `single` the rationale and then the label."""
         return self.max_target_len if self.method == "single" else self.label_max_new_tokens
+
+
+# The smallest value each numeric setting accepts: (minimum, whether the minimum itself is allowed).
+MINIMUMS = {
+    "batch_size": (1, True), "grad_accum": (1, True), "eval_batch_size": (1, True), "lr": (0, False),
+    "weight_decay": (0, True), "warmup": (0, True), "max_source_len": (1, True), "max_target_len": (1, True),
+    "label_max_new_tokens": (1, True), "eval_steps": (0, True), "eval_limit": (0, True), "logging_steps": (1, True),
+    "save_total_limit": (1, True), "lora_r": (1, True), "seed": (0, True), "epochs": (0, True),
+}
+
+
+def check_numbers(settings: TrainSettings) -> None:
+    """Every numeric setting in its range, and some training to do: an untrained model is never "done"."""
+    for name, (minimum, inclusive) in MINIMUMS.items():
+        value = getattr(settings, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or \
+                value < minimum or (value == minimum and not inclusive):
+            bound = f"at least {minimum}" if inclusive else f"greater than {minimum}"
+            raise DataError(f"--{name.replace('_', '-')} must be a number {bound}, got {value!r}")
+    if not isinstance(settings.max_steps, int) or settings.max_steps < -1:
+        raise DataError(f"--max-steps must be a positive number of steps, or -1 or 0 to train --epochs, "
+                        f"got {settings.max_steps!r}")
+    if settings.max_steps <= 0 and settings.epochs <= 0:
+        raise DataError(f"nothing to train: --max-steps {settings.max_steps} and --epochs {settings.epochs}; "
+                        "give --epochs > 0 or --max-steps > 0")
+
+
+def check_choices(settings: TrainSettings) -> None:
+    """Fields with a fixed set of values (the CLI checks these too, a sweep config or Python caller does not)."""
+    for field in dataclasses.fields(settings):
+        choices = field.metadata.get("choices")
+        if choices and getattr(settings, field.name) not in choices:
+            raise DataError(f"--{field.name.replace('_', '-')} must be one of {', '.join(choices)}, "
+                            f"got {getattr(settings, field.name)!r}")

@@ -25,8 +25,10 @@ from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
 from .dataset import build_dataset, count_tokens, data_hashes, write_rationale_sample
 from .features import Encoder, TwoTaskCollator
+from .guards import check_rationales, check_student, check_test_split, warn_small_validation
 from .infer import score_predictions
 from .models import Student, load_student, set_attention
+from .resume import prepare_run_folder, resume_checkpoint
 from .runfile import RUN_FILE
 from .selection import CheckpointEvaluator
 from .settings import TrainSettings
@@ -38,6 +40,7 @@ TRAINING_LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets")
 def run_train(settings: TrainSettings) -> dict:
     """Train, choose the checkpoint on validation, test it once; returns run.json's record ({} off rank 0)."""
     started = time.time()
+    check_student(settings.student)
     out = prepare_run_folder(settings)
     task, train_examples, data_report, valid = load_data(settings)
     student = load_student(settings.student, seed=settings.seed)
@@ -49,9 +52,10 @@ def run_train(settings: TrainSettings) -> dict:
     evaluator = CheckpointEvaluator(task, valid, student, settings, out)
     trainer = make_trainer(settings, student, dataset, evaluator, out / "checkpoints")
 
-    resumed_from = last_checkpoint_step(out / "checkpoints") if settings.resume else None
+    checkpoint = resume_checkpoint(out / "checkpoints") if settings.resume else None
+    resumed_from = step_of(str(checkpoint)) if checkpoint else None
     train_start = time.time()
-    result = trainer.train(resume_from_checkpoint=True if resumed_from is not None else None)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.time() - train_start
     model = trainer.accelerator.unwrap_model(trainer.model)
     if settings.lora:
@@ -84,19 +88,13 @@ def run_train(settings: TrainSettings) -> dict:
     return record
 
 
-def prepare_run_folder(settings: TrainSettings) -> Path:
-    out = Path(settings.out)
-    checkpoints = out / "checkpoints"
-    if checkpoints.is_dir() and any(checkpoints.glob("checkpoint-*")) and not settings.resume:
-        raise DataError(f"{out}: holds checkpoints of an earlier run; pass --resume to continue it, "
-                        "or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], DataReport, list[Example]]:
     """The task, the training examples (with the label and rationale each trains on), and validation."""
     task = get_task(settings.task, settings.data_dir)
+    if settings.rationales:
+        check_rationales(settings.rationales, task.protocol_split("train", with_teacher=False))
+    if settings.test:
+        check_test_split(task)
     train_examples, data_report = training_examples(task, settings.labels, settings.fraction, settings.seed,
                                                     settings.rationales, settings.hinted, settings.rationales_per_input)
     if not train_examples:
@@ -104,6 +102,7 @@ def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], Dat
     valid = task.protocol_split("valid", with_teacher=False)
     if settings.eval_limit:
         valid = valid[: settings.eval_limit]
+    warn_small_validation(task, valid)
     return task, train_examples, data_report, valid
 
 
@@ -180,10 +179,6 @@ def with_lora(student: Student, rank: int):
 
 def step_of(checkpoint: str | None) -> int | None:
     return int(checkpoint.rsplit("-", 1)[-1]) if checkpoint else None
-
-
-def last_checkpoint_step(checkpoints: Path) -> int | None:
-    return max((step_of(str(path)) for path in checkpoints.glob("checkpoint-*")), default=None)
 
 
 def record_rank(out: Path, trainer: TwoTaskTrainer) -> None:

@@ -129,6 +129,14 @@ class ExtractSettings:
         if self.rationalize and self.teacher == "replay" and self.hint_teacher in (None, "replay"):
             raise DataError("--rationalize with --teacher replay needs --hint-teacher (openai:MODEL or local): "
                             "the released completions cannot answer hinted requests")
+        for name, value, least in (("max-tokens-budget", self.max_tokens_budget, 1), ("rpm", self.rpm, 1e-9),
+                                   ("tpm", self.tpm, 1e-9), ("n-ctx", self.n_ctx, 1), ("threads", self.threads, 1),
+                                   ("exemplars", self.exemplars, 0), ("temperature", self.temperature, 0),
+                                   ("seed", self.seed, 0), ("top-p", self.top_p, 1e-9)):
+            if value is not None and not value >= least:  # `not >=` also catches nan
+                raise DataError(f"--{name} must be {'positive' if 0 < least < 1 else f'at least {least}'}, got {value}")
+        if self.top_p is not None and self.top_p > 1:
+            raise DataError(f"--top-p must be in (0, 1], got {self.top_p}")
 
 
 def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> dict:
