@@ -209,7 +209,7 @@ def _cli_cases(tmp: Path, data_dir: Path) -> dict:
         "eval-no-run": (["eval", "--model", str(tmp / "nothing")], f"no run at {tmp / 'nothing'}"),
         "missing-rationales": (["train", *svamp, "--rationales", str(tmp / "nothing"), "--out", str(tmp / "o3")],
                                "--rationales folder not found"),
-        "empty-split": (["eval", "--model", str(tmp / "run"), "--task", f"jsonl:{empty}"], "no examples"),
+        "empty-split": (["eval", "--model", str(tmp / "run"), "--task", f"jsonl:{empty}"], "empty file"),
         "eval-batch-size": (["eval", "--model", str(tmp / "run"), "--batch-size", "-1"], "--batch-size must be"),
         "eval-limit": (["eval", "--model", str(tmp / "run"), "--limit", "-1"], "--limit must be"),
         "nothing-to-train": (["train", *svamp, "--max-steps", "0", "--epochs", "0", "--out", str(tmp / "o4")],
