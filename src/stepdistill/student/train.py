@@ -22,12 +22,13 @@ from ..provenance import library_versions
 from ..tasks import get_task
 from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
-from .dataset import build_dataset, count_tokens, data_hashes, write_rationale_sample
+from .dataset import build_dataset, count_tokens, data_hashes, truncation_record, write_rationale_sample
 from .features import Encoder, TwoTaskCollator
 from .infer import score_predictions
+from .memory import limit_allocator_growth, release_free_memory
 from .models import Student, load_student, set_attention
 from .runfile import RUN_FILE
-from .selection import CheckpointEvaluator
+from .selection import CheckpointEvaluator, selection_protocol, validation_examples, warn_if_no_checkpoint_scored
 from .settings import TrainSettings
 from .trainer import EvaluateAtLastStep, TwoTaskTrainer
 
@@ -37,6 +38,7 @@ TRAINING_LIBRARIES = ("torch", "transformers", "accelerate", "peft", "datasets")
 def run_train(settings: TrainSettings) -> dict:
     """Train, choose the checkpoint on validation, test it once; returns run.json's record ({} off rank 0)."""
     started = time.time()
+    limit_allocator_growth()  # memory.py: without it a SmolLM2 run's RSS grew far past its tensors
     out = prepare_run_folder(settings)
     task, train_examples, data_report, valid = load_data(settings)
     student = load_student(settings.student, seed=settings.seed)
@@ -60,6 +62,7 @@ def run_train(settings: TrainSettings) -> dict:
         return {}
 
     best_step = step_of(trainer.state.best_model_checkpoint)
+    warning = warn_if_no_checkpoint_scored(trainer.state.log_history)
     scores = score_chosen_checkpoint(out, task, valid, model, evaluator, best_step)
     model.save_pretrained(out / "model")
     student.tokenizer.save_pretrained(out / "model")
@@ -68,14 +71,15 @@ def run_train(settings: TrainSettings) -> dict:
         "status": "done", "settings": dataclasses.asdict(settings),
         "task": task.name, "method": settings.method, "labels": settings.labels, "student": student.source,
         "student_parameters": sum(param.numel() for param in model.parameters()),
-        "is_seq2seq": student.is_seq2seq, "attention": attention, "protocol": task.protocol,
-        "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.alpha,
+        "is_seq2seq": student.is_seq2seq, "attention": attention,
+        "protocol": f"{task.protocol}; {selection_protocol(settings)}", "select_on": settings.selection_labels,
+        "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.effective_alpha,
         **data_record(task, settings, data_report, dataset, len(valid)),
         "versions": library_versions(*TRAINING_LIBRARIES),
         "resumed_from_step": resumed_from,
         **progress_record(trainer, result, dataset, student.is_seq2seq, train_seconds, started),
         "best_step": best_step, "best_valid_accuracy": trainer.state.best_metric, **scores,
-        "log_history": trainer.state.log_history,
+        "log_history": trainer.state.log_history, "warnings": [warning] if warning else [],
     }
     write_json(out / RUN_FILE, record)
     return record
@@ -92,16 +96,14 @@ def prepare_run_folder(settings: TrainSettings) -> Path:
 
 
 def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], DataReport, list[Example]]:
-    """The task, the training examples (with the label and rationale each trains on), and validation."""
+    """The task, the training examples (with the label and rationale each trains on), and validation (with the
+    labels checkpoint selection scores against)."""
     task = get_task(settings.task, settings.data_dir)
     train_examples, data_report = training_examples(task, settings.labels, settings.fraction, settings.seed,
                                                     settings.rationales)
     if not train_examples:
         raise DataError(f"no training examples left for {settings.task} (see the data report: {data_report})")
-    valid = task.protocol_split("valid", with_teacher=False)
-    if settings.eval_limit:
-        valid = valid[: settings.eval_limit]
-    return task, train_examples, data_report, valid
+    return task, train_examples, data_report, validation_examples(task, settings)
 
 
 def make_trainer(settings: TrainSettings, student: Student, dataset, evaluator: CheckpointEvaluator,
@@ -125,7 +127,7 @@ def make_trainer(settings: TrainSettings, student: Student, dataset, evaluator: 
     )
     return TwoTaskTrainer(model=student.model, args=args, train_dataset=dataset, eval_dataset=evaluator.valid,
                           data_collator=TwoTaskCollator(student.tokenizer.pad_token_id, student.is_seq2seq),
-                          alpha=settings.alpha if settings.method == "dss" else 1.0,
+                          alpha=settings.effective_alpha,
                           alpha_schedule=settings.alpha_schedule, is_seq2seq=student.is_seq2seq,
                           evaluator=evaluator, callbacks=[EvaluateAtLastStep()])
 
@@ -134,6 +136,7 @@ def score_chosen_checkpoint(out: Path, task: Task, valid: list[Example], model, 
                            best_step: int | None) -> dict:
     """Validation predictions of the chosen checkpoint (kept from its evaluation, or made again when that ran
     before a resume), then the test split once; both written to the run folder."""
+    release_free_memory()  # the trainer's optimizer state is gone by now
     valid_rows = evaluator.valid_rows_by_step.get(best_step) or evaluator.predict(model, valid)
     scores = {"valid_accuracy": score_predictions(task, valid, valid_rows), "test_accuracy": None}
     write_jsonl(out / "predictions_valid.jsonl", valid_rows)
@@ -152,6 +155,7 @@ def data_record(task: Task, settings: TrainSettings, data_report: DataReport, da
         "sizes": {"train": len(dataset), "valid": n_valid, "test": n_test,
                   "rationale_rows": sum(1 for ids in dataset["rationale_input_ids"] if ids)},
         "rationale_skipped": data_report.no_rationale,
+        "truncated": truncation_record(dataset, settings),
         "data_hashes": data_hashes(task, settings),
     }
 
