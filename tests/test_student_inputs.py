@@ -4,7 +4,7 @@ rationale rows, and batched generation against one-at-a-time generation (tiny ra
 import pytest
 import torch
 
-from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_texts
+from stepdistill.student.features import Encoder, TwoTaskCollator, task_texts
 from stepdistill.student.infer import generate, label_from_single
 from stepdistill.student.loss import task_loss, two_task_loss
 from stepdistill.student.models import load_student

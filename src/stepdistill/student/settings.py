@@ -47,6 +47,8 @@ class TrainSettings:
                                          "checkpoint_scores.jsonl to measure selection noise (never used to choose)")
     attn: str = option("auto", "attention kernel: auto (eager on CPU, the model's default on GPU), eager, sdpa",
                        choices=("auto", "eager", "sdpa", "flash_attention_2"))
+    activation_checkpointing: bool = option(False, "recompute activations in the backward pass: less memory "
+                                                   "(the activations of a long-rationale batch), more compute")
     lora: bool = option(False, "train LoRA adapters (peft) instead of all weights; merged into the saved model")
     lora_r: int = option(16, "LoRA rank")
     bf16: bool = option(False, "bf16 autocast (on a modern CPU about 1.7x faster than fp32)")

@@ -54,6 +54,7 @@ def run_train(settings: TrainSettings) -> dict:
     train_start = time.time()
     result = trainer.train(resume_from_checkpoint=True if resumed_from is not None else None)
     train_seconds = time.time() - train_start
+    free_training_state(trainer)
     model = trainer.accelerator.unwrap_model(trainer.model)
     if settings.lora:
         model = model.merge_and_unload()
@@ -117,6 +118,8 @@ def make_trainer(settings: TrainSettings, student: Student, dataset, evaluator: 
         gradient_accumulation_steps=settings.grad_accum, learning_rate=settings.lr,
         weight_decay=settings.weight_decay, warmup_steps=settings.warmup, lr_scheduler_type="linear",
         num_train_epochs=settings.epochs, max_steps=total_steps, bf16=settings.bf16,
+        activation_checkpointing=settings.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.activation_checkpointing else None,
         use_cpu=not torch.cuda.is_available(), logging_steps=settings.logging_steps, logging_first_step=True,
         eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps", save_steps=eval_steps,
         save_total_limit=settings.save_total_limit, load_best_model_at_end=True,
@@ -136,7 +139,6 @@ def score_chosen_checkpoint(out: Path, task: Task, valid: list[Example], model, 
                            best_step: int | None) -> dict:
     """Validation predictions of the chosen checkpoint (kept from its evaluation, or made again when that ran
     before a resume), then the test split once; both written to the run folder."""
-    release_free_memory()  # the trainer's optimizer state is gone by now
     valid_rows = evaluator.valid_rows_by_step.get(best_step) or evaluator.predict(model, valid)
     scores = {"valid_accuracy": score_predictions(task, valid, valid_rows), "test_accuracy": None}
     write_jsonl(out / "predictions_valid.jsonl", valid_rows)
@@ -170,6 +172,15 @@ def progress_record(trainer: TwoTaskTrainer, result, dataset, is_seq2seq: bool, 
         "train_tokens_per_second": round(tokens_per_epoch * (state.epoch or 0) / max(train_seconds, 1e-9), 1),
         "train_loss": round(result.training_loss, 4),
     }
+
+
+def free_training_state(trainer: TwoTaskTrainer) -> None:
+    """Training is over (checkpoints hold what a resume needs): drop the Adam states (twice the weights) and
+    the gradients before the test pass, and give the memory back."""
+    if trainer.optimizer is not None:
+        trainer.optimizer.state.clear()
+    trainer.model.zero_grad(set_to_none=True)
+    release_free_memory()
 
 
 def with_lora(student: Student, rank: int):
