@@ -1,14 +1,21 @@
-"""Training-step throughput of the two-task (dss) step against a plain single-task step, and the FLOP/s
-achieved against a bf16 matrix-multiply peak measured in the same process.
+"""What a training step costs per method, on one optimised path, with a stock Hugging Face step as reference.
 
-    .venv/bin/python benchmarks/bench_train.py [--student smollm2] [--batch 8] [--repeats 5]
+    .venv/bin/python benchmarks/bench_train.py [--student smollm2] [--batch 8] [--repeats 7] [--attn auto]
 
-Both steps see exactly the same sequences of SVAMP: B label rows `[label] x -> y` and B rationale rows
-`[rationale] x -> r`. The plain step is what a stock finetuning loop does: one right-padded batch of all
-2B rows through `model(input_ids, labels=...)` (full-vocabulary logits at every position, one mean over
-all tokens). The dss step is ours: each task padded on its own, logits only where targets are, a mean per
-task. Tokens counted = input + target tokens without padding. Steps alternate (dss, plain, dss, ...) so
-that any drift of the machine hits both; the median of --repeats is reported.
+All steps run the same B SVAMP examples (those with a rationale) through the project's own path: the
+Encoder and collator of student/features.py, the per-task loss of student/loss.py, bf16 autocast, fused
+AdamW (the Trainer's default with torch >= 2.8):
+- standard: the B label rows `[label] x -> y` only (what standard finetuning costs here);
+- dss: the B label rows and the B rationale rows `[rationale] x -> r`, each task left-padded on its own,
+  a mean per task (Distilling step-by-step as trained);
+- pooled: the same 2B rows in one left-padded batch with one mean over all target tokens (what keeping the
+  tasks apart costs or saves);
+- hf: the same 2B rows right-padded, `model(..., labels=...).loss` (a stock finetuning step: full-vocabulary
+  logits at every position), as a reference.
+Steps alternate (standard, dss, pooled, hf, standard, ...) so drift of the machine hits all; medians of
+--repeats after a warm-up. Tokens = input + target tokens without padding. Useful FLOPs count the same
+work for every step that trains the same rows (6 x non-embedding parameters x tokens, attention, the
+vocabulary projection at target positions only), against a bf16 matrix-multiply peak measured in the same run.
 """
 
 from __future__ import annotations
@@ -16,109 +23,156 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass
 
 import torch
+
+METHODS = ("standard", "dss", "pooled", "hf")
 
 
 def matmul_peak(repeats: int, size: int = 2048) -> float:
     """bf16 GEMM FLOP/s, best of several sizes' medians: the ceiling a training step could reach."""
     best = 0.0
     for n in (size // 2, size, size * 2):
-        a, b = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
-        torch.matmul(a, b)
+        left, right = torch.randn(n, n, dtype=torch.bfloat16), torch.randn(n, n, dtype=torch.bfloat16)
+        torch.matmul(left, right)
         times = []
         for _ in range(repeats):
-            t = time.perf_counter()
-            torch.matmul(a, b)
-            times.append(time.perf_counter() - t)
+            start = time.perf_counter()
+            torch.matmul(left, right)
+            times.append(time.perf_counter() - start)
         best = max(best, 2 * n ** 3 / statistics.median(times))
     return best
 
 
+@dataclass
+class Workload:
+    batches: dict  # what the step's loss function receives
+    rows: list  # (input ids, labels) of every row trained
+    padded: int  # positions in the padded batches, padding included
+
+
+def workloads(student, examples, max_source: int, max_target: int) -> dict[str, Workload]:
+    from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, pad_ids, pad_rows, padding_mask, task_texts
+
+    encoder = Encoder(student.tokenizer, student.is_seq2seq, max_source, max_target)
+    label_rows, rationale_rows = [], []
+    for example in examples:
+        texts = task_texts(example, "dss", example.label, example.rationale)
+        label_rows.append(encoder.encode(*texts.label))
+        rationale_rows.append(encoder.encode(*texts.rationale))
+    pad = student.tokenizer.pad_token_id
+    collate = TwoTaskCollator(pad, student.is_seq2seq)
+    features = [{"label_input_ids": li, "label_labels": ll, "rationale_input_ids": ri, "rationale_labels": rl}
+                for (li, ll), (ri, rl) in zip(label_rows, rationale_rows)]
+    dss = collate(features)
+    standard = {"label": dss["label"]}
+    both = label_rows + rationale_rows
+    pooled = {"label": pad_rows(both, pad, student.is_seq2seq)}
+    ids = [row for row, _ in both]
+    hf = {"input_ids": torch.tensor(pad_ids(ids, pad, left=False)),
+          "attention_mask": torch.tensor(padding_mask(ids, left=False)),
+          "labels": torch.tensor(pad_ids([labels for _, labels in both], IGNORE, left=False))}
+
+    def positions(batch):
+        return sum(rows["input_ids"].numel() + (rows["labels"].numel() if student.is_seq2seq else 0)
+                   for rows in batch.values())
+
+    return {"standard": Workload(standard, label_rows, positions(standard)),
+            "dss": Workload(dss, both, positions(dss)),
+            "pooled": Workload(pooled, both, positions(pooled)),
+            "hf": Workload(hf, both, hf["input_ids"].numel() * (2 if student.is_seq2seq else 1))}
+
+
+def useful_flops(model, rows, is_seq2seq: bool) -> tuple[int, float]:
+    """(tokens, FLOPs) of one training step over these rows, padding excluded."""
+    from stepdistill.student.features import IGNORE
+
+    config = model.config
+    width, layers, vocab = config.hidden_size, config.num_hidden_layers, config.vocab_size
+    body = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+    tokens = sum(len(ids) + (len(labels) if is_seq2seq else 0) for ids, labels in rows)
+    targets = sum(sum(1 for token in labels if token != IGNORE) for _, labels in rows)
+    mean_len = tokens / len(rows)
+    # 6 FLOPs per weight per token (forward 2, backward 4); attention scores and values: 6 * 2 * L * (T/2) * d
+    # per token (causal: T/2 keys on average); the vocabulary projection only where targets are.
+    return tokens, 6 * body * tokens + 6 * 2 * layers * (mean_len / 2) * width * tokens + 6 * width * vocab * targets
+
+
 def main() -> None:
-    from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_texts
-    from stepdistill.student.loss import two_task_loss
+    from stepdistill.student.loss import task_loss, two_task_loss
     from stepdistill.student.models import load_student, set_attention
     from stepdistill.tasks import get_task
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--student", default="smollm2")
-    ap.add_argument("--batch", type=int, default=8, help="examples per step (2x rows for both steps)")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--attn", default="auto", help="attention kernel, as `train --attn`")
-    args = ap.parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--student", default="smollm2")
+    parser.add_argument("--batch", type=int, default=8, help="examples per step")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--attn", default="auto", help="attention kernel, as `train --attn`")
+    parser.add_argument("--max-source-len", type=int, default=256)
+    parser.add_argument("--max-target-len", type=int, default=192)
+    args = parser.parse_args()
 
     student = load_student(args.student)
-    model, tok = student.model, student.tokenizer
+    model = student.model
     attention = set_attention(model, args.attn)
     model.train()
-    task = get_task("svamp", args.data_dir)
-    examples = [e for e in task.protocol_split("train") if e.rationale][: args.batch]
-    enc = Encoder(tok, student.is_seq2seq, 256, 192)
-    features = []
-    for ex in examples:
-        t = task_texts(ex, "dss", ex.label, ex.rationale)
-        li, ll = enc.encode(*t.label)
-        ri, rl = enc.encode(*t.rationale)
-        features.append({"label_input_ids": li, "label_labels": ll, "rationale_input_ids": ri, "rationale_labels": rl})
-    dss_batch = TwoTaskCollator(tok.pad_token_id, student.is_seq2seq)(features)
+    examples = [ex for ex in get_task("svamp", args.data_dir).protocol_split("train") if ex.rationale][: args.batch]
+    work = workloads(student, examples, args.max_source_len, args.max_target_len)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)
 
-    # the plain step: all 2B rows right-padded together, the model's own loss
-    rows = [(f["label_input_ids"], f["label_labels"]) for f in features] + \
-           [(f["rationale_input_ids"], f["rationale_labels"]) for f in features]
-    width = max(len(i) for i, _ in rows)
-    plain = {"input_ids": torch.tensor([i + [tok.pad_token_id] * (width - len(i)) for i, _ in rows]),
-             "attention_mask": torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in rows]),
-             "labels": torch.tensor([lab + [IGNORE] * (width - len(lab)) for _, lab in rows])}
-    tokens = sum(len(i) for i, _ in rows) + (sum(len(lab) for _, lab in rows) if student.is_seq2seq else 0)
-    target_tokens = sum(sum(1 for x in lab if x != IGNORE) for _, lab in rows)
-    padded = plain["input_ids"].numel()
+    def loss_of(method: str) -> torch.Tensor:
+        batch = work[method].batches
+        if method == "hf":
+            return model(**batch).loss
+        if method == "pooled":
+            return task_loss(model, batch["label"], student.is_seq2seq)
+        return two_task_loss(model, batch, student.is_seq2seq, 0.5 if method == "dss" else 1.0)[0]
 
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)  # the Trainer's default with torch >= 2.8
-
-    def step(kind: str) -> float:
-        t = time.perf_counter()
+    def step(method: str) -> float:
+        start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            if kind == "dss":
-                loss, _, _ = two_task_loss(model, dss_batch, student.is_seq2seq, 0.5)
-            else:
-                loss = model(**plain).loss
+            loss = loss_of(method)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return time.perf_counter() - t
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return time.perf_counter() - start
 
-    for kind in ("dss", "plain"):  # warm-up
-        step(kind)
-    times = {"dss": [], "plain": []}
+    for method in METHODS:  # warm-up
+        step(method)
+    times = {method: [] for method in METHODS}
     for _ in range(args.repeats):
-        for kind in ("dss", "plain"):
-            times[kind].append(step(kind))
+        for method in METHODS:
+            times[method].append(step(method))
     peak = matmul_peak(args.repeats)
+    report(args, student, attention, work, times, peak)
 
-    cfg = model.config
-    d, layers, vocab = cfg.hidden_size, cfg.num_hidden_layers, cfg.vocab_size
-    n_params = sum(p.numel() for p in model.parameters())
-    n_embed = model.get_input_embeddings().weight.numel()
-    body = n_params - n_embed  # tied head: its FLOPs are counted below, where logits are needed
-    mean_len = tokens / len(rows)
-    # 6 FLOPs per weight per token (forward 2, backward 4); attention scores and values: 6 * 2 * L * T * d per
-    # token (causal average T/2 keys, forward + backward); vocabulary projection only at target positions.
-    flops = 6 * body * tokens + 6 * 2 * layers * (mean_len / 2) * d * tokens + 6 * d * vocab * target_tokens
-    med = {k: statistics.median(v) for k, v in times.items()}
-    rate = {k: tokens / med[k] for k in med}
-    print(f"student {args.student}: {n_params / 1e6:.1f}M parameters, batch {args.batch} examples = {len(rows)} rows, "
-          f"{tokens} tokens ({target_tokens} target), plain batch padded to {padded} positions")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, bf16 autocast, {attention} attention, "
-          f"fused AdamW, {args.repeats} repeats")
-    print("| step | median s | tokens/s | ratio to plain | achieved FLOP/s | % of bf16 matmul peak |")
-    print("|---|---|---|---|---|---|")
-    for k in ("dss", "plain"):
-        print(f"| {k} | {med[k]:.3f} | {rate[k]:.0f} | {rate[k] / rate['plain']:.2f}x | {flops / med[k] / 1e9:.1f} G "
-              f"| {100 * flops / med[k] / peak:.1f}% |")
+
+def report(args, student, attention: str, work: dict[str, Workload], times: dict, peak: float) -> None:
+    median = {method: statistics.median(values) for method, values in times.items()}
+    counted = {method: useful_flops(student.model, work[method].rows, student.is_seq2seq) for method in METHODS}
+    tokens_per_s = {method: counted[method][0] / median[method] for method in METHODS}
+    params = sum(p.numel() for p in student.model.parameters())
+    print(f"student {args.student} ({params / 1e6:.1f}M parameters), batch {args.batch} SVAMP examples, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 autocast, {attention} attention, "
+          f"fused AdamW, medians of {args.repeats}; load average {open('/proc/loadavg').read().split()[0]}")
+    print("| step | rows | tokens | padded positions | s/step | examples/s | tokens/s | useful FLOP/s "
+          "| % of bf16 matmul peak |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for method in METHODS:
+        tokens, flops = counted[method]
+        print(f"| {method} | {len(work[method].rows)} | {tokens} | {work[method].padded} | {median[method]:.3f} "
+              f"| {args.batch / median[method]:.2f} | {tokens_per_s[method]:.0f} | {flops / median[method] / 1e9:.1f} G "
+              f"| {100 * flops / median[method] / peak:.1f}% |")
+    cost_ratio = median["dss"] / median["standard"]  # same examples per step: cost per example
+    token_ratio = counted["dss"][0] / counted["standard"][0]
+    print(f"\nheadline: dss cost per example / standard cost per example = {cost_ratio:.2f}x, "
+          f"for {token_ratio:.2f}x the tokens; dss tokens/s = {tokens_per_s['dss'] / tokens_per_s['standard']:.2f}x "
+          f"standard tokens/s (target >= 0.9x); dss vs pooled: {median['pooled'] / median['dss']:.2f}x; "
+          f"dss vs stock HF step: {median['hf'] / median['dss']:.2f}x")
     print(f"bf16 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s")
-    print(f"all times (s): dss {[round(x, 3) for x in times['dss']]}, plain {[round(x, 3) for x in times['plain']]}")
+    print("all times (s): " + "; ".join(f"{m} {[round(x, 3) for x in times[m]]}" for m in METHODS))
 
 
 if __name__ == "__main__":

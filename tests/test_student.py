@@ -1,5 +1,6 @@
 """Training stage on tiny random students (seconds each), plus one slow run of the real 135M student."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -163,8 +164,10 @@ def test_run_folder_and_record(tiny_run, data_dir):
         assert (out / name).is_file(), name
     run = json.loads((out / "run.json").read_text())
     assert run == json.loads(json.dumps(record))
-    assert run["status"] == "done" and run["method"] == "dss" and run["settings"]["alpha"] == 0.5
+    assert run["status"] == "done" and run["method"] == "dss" and run["settings"]["alpha"] == run["alpha"] == 0.5
     assert "validation split" not in run["protocol"] and "90% of the release train" in run["protocol"]
+    assert run["select_on"] == "gold" and run["protocol"].endswith("validation accuracy against gold labels")
+    assert run["warnings"] == []
     assert run["sizes"]["train"] == 720 and run["sizes"]["valid"] == 4 and run["sizes"]["test"] == 200
     assert run["rationale_skipped"] == run["data"]["no_rationale"] == 11  # svamp train parse failures in the pool
     assert run["steps"] == 4 and run["best_step"] == 2 and run["best_valid_accuracy"] == 75.0
@@ -180,6 +183,29 @@ def test_run_folder_and_record(tiny_run, data_dir):
     assert run["valid_accuracy"] == run["best_valid_accuracy"] == pytest.approx(100 * sum(r["correct"] for r in valid_rows) / 4)
     logged = {h["step"]: h["eval_accuracy"] for h in run["log_history"] if "eval_accuracy" in h}
     assert logged == {2: 75.0, 4: 25.0}
+
+
+def test_run_json_counts_the_examples_cut_to_fit(tiny_run, data_dir):
+    """By hand: the byte-level tokenizer gives one token per byte, the prompt ends in a newline, a target in EOS."""
+    out, _ = tiny_run
+    train = get_task("svamp", data_dir).protocol_split("train")
+
+    def too_long(text, limit):
+        return text is not None and len(text.encode()) > limit
+
+    inputs = sum(too_long(f"[label] {ex.input}\n", 128) or (ex.rationale and too_long(f"[rationale] {ex.input}\n", 128))
+                 for ex in train)
+    targets = sum(too_long(ex.label, 47) or too_long(ex.rationale, 47) for ex in train)
+    truncated = json.loads((out / "run.json").read_text())["truncated"]
+    assert truncated == {"inputs_cut": inputs, "targets_cut": targets, "max_source_len": 128, "max_target_len": 48}
+    assert 0 < inputs < len(train) and 0 < targets
+
+
+def test_no_checkpoint_scoring_is_warned_about():
+    history = [{"loss": 2.0, "step": 1}, {"eval_accuracy": 0.0, "step": 2}, {"eval_accuracy": 0.0, "step": 4}]
+    with pytest.warns(UserWarning, match="every evaluated checkpoint"):
+        assert "scored 0%" in selection.warn_if_no_checkpoint_scored(history)
+    assert selection.warn_if_no_checkpoint_scored(history[:2] + [{"eval_accuracy": 25.0, "step": 4}]) is None
 
 
 def test_the_chosen_checkpoint_is_the_saved_model(tiny_run):
@@ -243,6 +269,21 @@ def test_predict_cli(tiny_run, tmp_path, capsys):
     assert main(["predict", "--model", str(out), "--input", str(inputs)]) == 2
 
 
+def test_eval_and_predict_cut_inputs_as_the_run_did(tiny_run, capsys):
+    """The run trained with --max-source-len 128: a long input is cut there at prediction time too."""
+    from stepdistill.student.commands import _generation
+    from argparse import Namespace
+    out, _ = tiny_run
+    _, generation = _generation(Namespace(model=str(out), max_new_tokens=0))
+    assert generation == {"method": "dss", "max_new_tokens": TINY["label_max_new_tokens"], "max_source": 128}
+    long_input = "x" * 300 + " Tom has 3 apples.\nHow many?"
+    student = load_trained(out)
+    cut = predict(student, [Example("0", long_input, None)], "dss", TINY["label_max_new_tokens"], max_source=128,
+                  progress=False)[0]["prediction"]
+    assert main(["predict", "--model", str(out), long_input]) == 0
+    assert json.loads(capsys.readouterr().out.strip())["prediction"] == cut
+
+
 def test_single_task_label_is_parsed_from_generated_text():
     assert label_from_single("He adds 3 and 4. So the answer is ( 3.0 + 4.0 ).") == "( 3.0 + 4.0 )"
     assert label_from_single("no answer phrase") is None
@@ -254,6 +295,11 @@ def test_teacher_labels_and_lora_and_t5(tmp_path, data_dir):
     record = run_train(TrainSettings(task="svamp", method="standard", labels="teacher", student="tiny-t5",
                                      out=str(tmp_path / "t5"), data_dir=str(data_dir), lora=True, test=False, **TINY))
     assert record["data"]["no_teacher_label"] == 11 and record["data"]["used"] == 709
+    assert record["alpha"] == 1.0  # standard trains the label task alone, whatever --alpha says
+    assert record["select_on"] == "teacher" and "the teacher's labels" in record["protocol"]
+    teacher = {ex.id: ex.teacher_label for ex in get_task("svamp", data_dir).protocol_split("valid")}
+    valid_rows = [json.loads(line) for line in (tmp_path / "t5" / "predictions_valid.jsonl").read_text().splitlines()]
+    assert len(valid_rows) == 4 and all(row["gold"] == teacher[row["id"]] for row in valid_rows)
     assert (tmp_path / "t5" / "model" / "config.json").is_file()
     assert not list((tmp_path / "t5" / "model").glob("adapter_*"))  # LoRA merged into a plain model
 
@@ -343,6 +389,24 @@ def test_training_on_extracted_rationales_and_teacher_labels(tmp_path):
     dss = run_train(TrainSettings(method="dss", labels="gold", out=str(tmp_path / "dss"), **common))
     pool = dss["data"]["pool"]  # 36: 10% of the 40 held out for validation
     assert 0 < dss["data"]["no_rationale"] < pool and dss["sizes"]["rationale_rows"] == pool - dss["data"]["no_rationale"]
-    std = run_train(TrainSettings(method="standard", labels="teacher", out=str(tmp_path / "std"), **common))
+    with pytest.raises(DataError, match="no validation input has a teacher label"):  # valid.jsonl was not extracted
+        run_train(TrainSettings(method="standard", labels="teacher", out=str(tmp_path / "std"), **common))
+    std = run_train(TrainSettings(method="standard", labels="teacher", select_on="gold", out=str(tmp_path / "std"),
+                                  **common))
     assert std["data"]["no_teacher_label"] == dss["data"]["no_rationale"]  # unkept rows give no teacher label
     assert std["data"]["used"] == pool - std["data"]["no_teacher_label"]
+    assert std["select_on"] == dss["select_on"] == "gold"
+
+
+def test_selecting_on_teacher_labels_needs_them_for_validation(tmp_path, data_dir):
+    settings = TrainSettings(task="svamp", method="standard", student="tiny-llama", out=str(tmp_path / "x"),
+                             data_dir=str(data_dir), select_on="teacher", **TINY)
+    valid = selection.validation_examples(get_task("svamp", data_dir), settings)
+    assert len(valid) == 4 and all(ex.label == ex.teacher_label for ex in valid)
+    empty = tmp_path / "extraction"
+    empty.mkdir()
+    (empty / "manifest.json").write_text("{}")
+    (empty / "rationales.jsonl").write_text("")
+    with pytest.raises(DataError, match="no validation input has a teacher label"):
+        selection.validation_examples(get_task("svamp", data_dir),
+                                      dataclasses.replace(settings, rationales=str(empty)))

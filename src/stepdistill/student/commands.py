@@ -39,12 +39,14 @@ def check_generation_args(args: argparse.Namespace) -> None:
         raise DataError(f"--limit must be at least 1 (or 0: all), got {args.limit}")
 
 
-def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, str, int]:
-    """The run's settings, its method and the tokens to generate: --max-new-tokens, else what the run was
-    evaluated with while training (a model folder without run.json gets the defaults of `train`)."""
+def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, dict]:
+    """The run's settings, and predict()'s arguments as the run was evaluated while training: its method, the
+    tokens to generate (unless --max-new-tokens) and its input length limit (a model folder without run.json
+    gets the defaults of `train`)."""
     settings = run_settings(args.model)
     effective = settings or TrainSettings(out=args.model)
-    return settings, effective.method, args.max_new_tokens or effective.label_tokens
+    return settings, {"method": effective.method, "max_new_tokens": args.max_new_tokens or effective.label_tokens,
+                      "max_source": effective.max_source_len}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -58,7 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .models import load_trained
 
     check_generation_args(args)
-    settings, method, max_new_tokens = _generation(args)
+    settings, generation = _generation(args)
     task_spec = task_from_args(args) or (settings.task if settings else None)  # a run's spec holds its column options
     if not task_spec:
         raise DataError("--task is needed (the model folder has no run.json naming it)")
@@ -69,12 +71,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not examples:
         raise DataError(f"task {task.name} split {args.split}: no examples to evaluate")
     student = load_trained(args.model)
-    rows = predict(student, examples, method, max_new_tokens, args.batch_size, with_rationale=args.with_rationale)
+    rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale, **generation)
     accuracy = score_predictions(task, examples, rows)
     out = Path(args.out) if args.out else Path(args.model) / "predictions.jsonl"
     write_jsonl(out, rows)
     result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),
-              "method": method, "protocol": task.protocol, "predictions": str(out)}
+              "method": generation["method"], "protocol": task.protocol, "predictions": str(out)}
     print(json.dumps(result) if args.json else
           f"{task.name} {args.split}: {accuracy:.2f}% of {len(rows)} ({task.protocol}); predictions in {out}")
     return 0
@@ -96,9 +98,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
             examples.append(Example(id=str(row.get("id", lineno)), input=row["input"], label=None))
     else:
         examples = [Example(id="0", input=args.text, label=None)]
-    _, method, max_new_tokens = _generation(args)
-    rows = predict(load_trained(args.model), examples, method, max_new_tokens, args.batch_size,
-                   with_rationale=args.with_rationale, progress=len(examples) > 1)
+    _, generation = _generation(args)
+    rows = predict(load_trained(args.model), examples, batch_size=args.batch_size,
+                   with_rationale=args.with_rationale, progress=len(examples) > 1, **generation)
     for row in rows:
         keep = {key: row[key] for key in ("id", "prediction", "rationale") if key in row}
         sys.stdout.write(json.dumps(keep, ensure_ascii=False) + "\n")
@@ -132,6 +134,6 @@ def register(sub) -> None:
     predict.add_argument("text", nargs="?", help="one input text")
     predict.add_argument("--input", help="a JSON Lines file with an 'input' field per line")
     predict.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
-    predict.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: method default)")
+    predict.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: the run's setting)")
     predict.add_argument("--with-rationale", action="store_true", help="also generate a rationale")
     predict.set_defaults(func=cmd_predict)

@@ -10,16 +10,19 @@ from .data import TrainingExample
 from .features import Encoder, task_texts
 from .settings import TrainSettings
 
-COLUMNS = ("label_input_ids", "label_labels", "rationale_input_ids", "rationale_labels", "length")
+COLUMNS = ("label_input_ids", "label_labels", "rationale_input_ids", "rationale_labels", "length",
+           "input_cut", "target_cut")
 RATIONALE_SAMPLE_FILE = "rationales_sample.jsonl"  # read by `stepdistill report`
 
 
 def build_dataset(train_examples: list[TrainingExample], method: str, encoder: Encoder):
-    """One row per example with both tasks' ids; `length` lets the sampler group similar lengths."""
+    """One row per example with both tasks' ids; `length` lets the sampler group similar lengths;
+    `input_cut` / `target_cut` say whether the example's input or a target was longer than the limits."""
     import datasets
 
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     for item in train_examples:
+        sources_cut, targets_cut = encoder.sources_cut, encoder.targets_cut
         texts = task_texts(item.example, method, item.label, item.rationale)
         label_ids, label_labels = encoder.encode(*texts.label)
         rationale_ids, rationale_labels = encoder.encode(*texts.rationale) if texts.rationale else ([], [])
@@ -29,6 +32,8 @@ def build_dataset(train_examples: list[TrainingExample], method: str, encoder: E
         columns["rationale_labels"].append(rationale_labels)
         targets = len(label_labels) + len(rationale_labels) if encoder.is_seq2seq else 0  # decoder tokens
         columns["length"].append(len(label_ids) + len(rationale_ids) + targets)
+        columns["input_cut"].append(encoder.sources_cut > sources_cut)
+        columns["target_cut"].append(encoder.targets_cut > targets_cut)
     return datasets.Dataset.from_dict(columns)
 
 
@@ -39,6 +44,12 @@ def count_tokens(dataset, is_seq2seq: bool) -> int:
         ids, labels = dataset[f"{key}_input_ids"], dataset[f"{key}_labels"]
         total += sum(len(row) for row in ids) + (sum(len(row) for row in labels) if is_seq2seq else 0)
     return total
+
+
+def truncation_record(dataset, settings: TrainSettings) -> dict:
+    """How many training examples had their input or a target cut to fit the length limits."""
+    return {"inputs_cut": sum(dataset["input_cut"]), "targets_cut": sum(dataset["target_cut"]),
+            "max_source_len": settings.max_source_len, "max_target_len": settings.max_target_len}
 
 
 def data_hashes(task, settings: TrainSettings) -> dict[str, str]:

@@ -35,8 +35,14 @@ def rationale_source(text: str) -> str:
     return f"{RATIONALE_PREFIX} {text}"
 
 
-def single_target(rationale: str, label: str) -> str:
-    return f"{rationale} {SINGLE_ANSWER_PHRASE} {label}."
+def single_answer(label: str) -> str:
+    return f"{SINGLE_ANSWER_PHRASE} {label}."
+
+
+def single_target(rationale: str | None, label: str) -> str:
+    """`<rationale> So the answer is <label>.`; without a rationale the answer sentence alone, which the
+    single-task parser reads (a bare label would score as wrong)."""
+    return f"{rationale} {single_answer(label)}" if rationale else single_answer(label)
 
 
 @dataclass(frozen=True)
@@ -46,37 +52,58 @@ class TaskTexts:
 
 
 def task_texts(example: Example, method: str, label: str, rationale: str | None) -> TaskTexts:
-    """The training texts for one example. `single` with no rationale falls back to the plain label."""
+    """The training texts for one example. `single` with no rationale falls back to the answer sentence."""
     source = label_source(example.input)
     if method == "standard":
         return TaskTexts((source, label), None)
     if method == "dss":
         return TaskTexts((source, label), (rationale_source(example.input), rationale) if rationale else None)
     if method == "single":
-        return TaskTexts((source, single_target(rationale, label) if rationale else label), None)
+        return TaskTexts((source, single_target(rationale, label)), None)
     raise ValueError(f"unknown method {method!r} (expected one of {', '.join(METHODS)})")
 
 
 class Encoder:
-    """Token ids for (source, target) pairs, for seq2seq or decoder-only students."""
+    """Token ids for (source, target) pairs, for seq2seq or decoder-only students.
+
+    What is cut when a text is too long: a decoder-only input keeps its task prefix (`[label]`,
+    `[rationale]`) and the end of its text (the question sits there); a seq2seq input keeps its start; a
+    target keeps its start, except that a `single` target keeps its closing `So the answer is y.` (whole)
+    and cuts the rationale before it. `sources_cut` and `targets_cut` count the texts cut so far.
+    """
 
     def __init__(self, tokenizer: "PreTrainedTokenizerBase", is_seq2seq: bool, max_source: int, max_target: int):
         self.tok, self.is_seq2seq = tokenizer, is_seq2seq
         self.max_source, self.max_target = max_source, max_target
+        self.sources_cut = self.targets_cut = 0
 
     def prompt(self, source: str) -> str:
         source = source.replace(EOS_MARKER, self.tok.eos_token)  # NLI: premise EOS hypothesis, as in the paper
         return source if self.is_seq2seq else source + "\n"
 
     def source_ids(self, source: str) -> list[int]:
-        ids = self.tok(self.prompt(source), add_special_tokens=self.is_seq2seq).input_ids
+        ids = self._ids(self.prompt(source), special=self.is_seq2seq)
         if self.is_seq2seq:
-            return ids[: self.max_source - 1] + ids[-1:] if len(ids) > self.max_source else ids
+            if len(ids) <= self.max_source:
+                return ids
+            self.sources_cut += 1
+            return ids[: self.max_source - 1] + ids[-1:]  # keep the closing EOS
         bos = [self.tok.bos_token_id] if self._adds_bos() else []
-        return bos + ids[-(self.max_source - len(bos)):]  # keep the end: the question sits there
+        budget = self.max_source - len(bos)
+        if len(ids) <= budget:
+            return bos + ids
+        self.sources_cut += 1
+        prefix, text = split_task_prefix(self.prompt(source))
+        prefix_ids = self._ids(prefix) if prefix else []
+        return bos + prefix_ids + self._ids(text)[-(budget - len(prefix_ids)):]  # the question sits at the end
 
     def target_ids(self, target: str) -> list[int]:
-        ids = self.tok(target, add_special_tokens=False).input_ids[: self.max_target - 1]
+        ids, budget = self._ids(target), self.max_target - 1  # room for EOS
+        if len(ids) > budget:
+            self.targets_cut += 1
+            at = target.rfind(" " + SINGLE_ANSWER_PHRASE)
+            answer = self._ids(target[at:]) if at > 0 else []  # `single`: keep the answer, cut the rationale
+            ids = self._ids(target[:at])[: max(budget - len(answer), 0)] + answer if answer else ids[:budget]
         return ids + [self.tok.eos_token_id]
 
     def encode(self, source: str, target: str) -> tuple[list[int], list[int]]:
@@ -86,10 +113,21 @@ class Encoder:
             return src, tgt
         return src + tgt, [IGNORE] * len(src) + tgt
 
+    def _ids(self, text: str, special: bool = False) -> list[int]:
+        return self.tok(text, add_special_tokens=special).input_ids
+
     def _adds_bos(self) -> bool:
         # Llama-style tokenizers add BOS themselves when asked; we tokenise without special tokens and
         # add it here, so training and generation see the same prompt ids.
         return bool(getattr(self.tok, "add_bos_token", False)) and self.tok.bos_token_id is not None
+
+
+def split_task_prefix(source: str) -> tuple[str, str]:
+    """("[label] ", "rest of the input") for a prefixed source; ("", source) otherwise."""
+    for prefix in (LABEL_PREFIX + " ", RATIONALE_PREFIX + " "):
+        if source.startswith(prefix):
+            return prefix, source[len(prefix):]
+    return "", source
 
 
 def pad_ids(rows: list[list[int]], value: int, left: bool) -> list[list[int]]:

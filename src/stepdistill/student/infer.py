@@ -21,7 +21,7 @@ def _batches(order: list[int], size: int):
 
 @torch.inference_mode()
 def generate(student: Student, sources: list[str], max_new_tokens: int, batch_size: int = 32,
-             max_source: int = 1024, bf16: bool = False, desc: str = "generate", progress: bool = True) -> list[str]:
+             max_source: int = 512, bf16: bool = False, desc: str = "generate", progress: bool = True) -> list[str]:
     """Greedy continuation of each source. Sorted by length, so padding stays small."""
     model, tokenizer = student.model, student.tokenizer
     model.eval()
@@ -59,17 +59,19 @@ def label_from_single(text: str) -> str | None:
 
 
 def predict(student: Student, examples: list[Example], method: str, max_new_tokens: int, batch_size: int = 32,
-            with_rationale: bool = False, bf16: bool = False, progress: bool = True) -> list[dict]:
-    """One prediction dict per example: the generated label text (and rationale when asked)."""
+            with_rationale: bool = False, bf16: bool = False, progress: bool = True,
+            max_source: int = 512) -> list[dict]:
+    """One prediction dict per example: the generated label text (and rationale when asked). `max_source`:
+    the run's --max-source-len, so inputs are cut as they were in training."""
     raw = generate(student, [label_source(ex.input) for ex in examples], max_new_tokens, batch_size,
-                   bf16=bf16, desc="label", progress=progress)
+                   max_source=max_source, bf16=bf16, desc="label", progress=progress)
     rows = []
     for example, text in zip(examples, raw):
         label = label_from_single(text) if method == "single" else text
         rows.append({"id": example.id, "input": example.input, "prediction": label, "raw": text})
     if with_rationale and method != "single":
         rationales = generate(student, [rationale_source(ex.input) for ex in examples], 4 * max_new_tokens,
-                              batch_size, bf16=bf16, desc="rationale", progress=progress)
+                              batch_size, max_source=max_source, bf16=bf16, desc="rationale", progress=progress)
         for row, rationale in zip(rows, rationales):
             row["rationale"] = rationale
     return rows

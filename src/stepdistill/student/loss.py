@@ -2,6 +2,11 @@
 
 Pooling both tasks' tokens into one mean would let long rationales swamp short labels; keeping the means
 apart and mixing them with alpha is what the paper's objective says.
+
+A batch with no rationale rows (every example in it lacks a usable rationale) still weights its label loss
+by alpha: the label task's gradient scale then does not depend on which rows a batch happens to hold, and
+the rationale term is simply absent (0) rather than its weight moving to the label task. alpha = 1
+(standard, single) is the label loss alone.
 """
 
 from __future__ import annotations
@@ -56,10 +61,13 @@ def _shift_right(labels: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
 
 def two_task_loss(model: torch.nn.Module, batch: dict, is_seq2seq: bool, alpha: float
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(loss, label loss, rationale loss). A batch with no rationale rows trains the label task alone."""
+    """(loss, label loss, rationale loss); the rationale loss is None for a batch without rationale rows, whose
+    loss is then alpha * label loss (see the module docstring)."""
     label_loss = task_loss(model, batch["label"], is_seq2seq)
-    if "rationale" not in batch or alpha >= 1.0:
+    if alpha >= 1.0:
         return label_loss, label_loss, None
+    if "rationale" not in batch:
+        return alpha * label_loss, label_loss, None
     rationale_loss = task_loss(model, batch["rationale"], is_seq2seq)
     loss = alpha * label_loss + (1 - alpha) * rationale_loss  # the objective of Distilling step-by-step
     return loss, label_loss, rationale_loss

@@ -39,9 +39,13 @@ class TrainSettings:
     lr: float = option(1e-4, "peak learning rate (AdamW, linear decay)")
     weight_decay: float = option(0.0, "AdamW weight decay")
     warmup: float = option(0.0, "warm-up: a fraction of the steps (< 1) or a number of steps")
-    max_source_len: int = option(512, "longest input in tokens (longer inputs keep their end)")
-    max_target_len: int = option(256, "longest target in tokens (rationales are cut there)")
+    max_source_len: int = option(512, "longest input in tokens, also at eval/predict (longer inputs keep their "
+                                      "task prefix and the end of their text)")
+    max_target_len: int = option(256, "longest target in tokens (rationales are cut there; single keeps its answer)")
     label_max_new_tokens: int = option(48, "tokens generated for a label at evaluation (single: --max-target-len)")
+    select_on: str = option("auto", "labels that validation accuracy (checkpoint selection) is scored against: "
+                                     "gold, or the teacher's (auto: the same as --labels)",
+                             choices=("auto", "gold", "teacher"))
     eval_steps: int = option(0, "evaluate validation accuracy every N steps (0: once an epoch); the best is kept")
     eval_limit: int = option(0, "evaluate on at most N validation examples (0: all)")
     eval_batch_size: int = option(32, "examples per generation batch")
@@ -50,6 +54,8 @@ class TrainSettings:
                                          "checkpoint_scores.jsonl to measure selection noise (never used to choose)")
     attn: str = option("auto", "attention kernel: auto (eager on CPU, the model's default on GPU), eager, sdpa",
                        choices=("auto", "eager", "sdpa", "flash_attention_2"))
+    activation_checkpointing: bool = option(False, "recompute activations in the backward pass: less memory "
+                                                   "(the activations of a long-rationale batch), more compute")
     lora: bool = option(False, "train LoRA adapters (peft) instead of all weights; merged into the saved model")
     lora_r: int = option(16, "LoRA rank")
     bf16: bool = option(False, "bf16 autocast (on a modern CPU about 1.7x faster than fp32)")
@@ -69,6 +75,16 @@ class TrainSettings:
         self.rationales_per_input = str(self.rationales_per_input)  # a YAML config may say 1, not "1"
         check_choices(self)
         check_numbers(self)
+
+    @property
+    def effective_alpha(self) -> float:
+        """The weight of the label loss in training: alpha for dss; standard and single train the label task only."""
+        return self.alpha if self.method == "dss" else 1.0
+
+    @property
+    def selection_labels(self) -> str:
+        """gold or teacher: what validation predictions are scored against when choosing the checkpoint."""
+        return self.labels if self.select_on == "auto" else self.select_on
 
     @property
     def label_tokens(self) -> int:

@@ -23,14 +23,15 @@ from ..provenance import library_versions
 from ..tasks import get_task
 from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
-from .dataset import build_dataset, count_tokens, data_hashes, write_rationale_sample
+from .dataset import build_dataset, count_tokens, data_hashes, truncation_record, write_rationale_sample
 from .features import Encoder, TwoTaskCollator
 from .guards import check_rationales, check_student, check_test_split, warn_small_validation
 from .infer import score_predictions
+from .memory import limit_allocator_growth, release_free_memory
 from .models import Student, load_student, set_attention
 from .resume import prepare_run_folder, resume_checkpoint
 from .runfile import RUN_FILE
-from .selection import CheckpointEvaluator
+from .selection import CheckpointEvaluator, selection_protocol, validation_examples, warn_if_no_checkpoint_scored
 from .settings import TrainSettings
 from .trainer import EvaluateAtLastStep, TwoTaskTrainer
 
@@ -41,6 +42,7 @@ def run_train(settings: TrainSettings) -> dict:
     """Train, choose the checkpoint on validation, test it once; returns run.json's record ({} off rank 0)."""
     started = time.time()
     check_student(settings.student)
+    limit_allocator_growth()  # memory.py: without it a SmolLM2 run's RSS grew far past its tensors
     out = prepare_run_folder(settings)
     task, train_examples, data_report, valid = load_data(settings)
     student = load_student(settings.student, seed=settings.seed)
@@ -57,6 +59,7 @@ def run_train(settings: TrainSettings) -> dict:
     train_start = time.time()
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     train_seconds = time.time() - train_start
+    free_training_state(trainer)
     model = trainer.accelerator.unwrap_model(trainer.model)
     if settings.lora:
         model = model.merge_and_unload()
@@ -65,6 +68,7 @@ def run_train(settings: TrainSettings) -> dict:
         return {}
 
     best_step = step_of(trainer.state.best_model_checkpoint)
+    warning = warn_if_no_checkpoint_scored(trainer.state.log_history)
     scores = score_chosen_checkpoint(out, task, valid, model, evaluator, best_step)
     model.save_pretrained(out / "model")
     if not student.is_seq2seq:  # chat requests become the label prompt (vLLM, apply_chat_template; deploy/template.py)
@@ -75,21 +79,23 @@ def run_train(settings: TrainSettings) -> dict:
         "status": "done", "settings": dataclasses.asdict(settings),
         "task": task.name, "method": settings.method, "labels": settings.labels, "student": student.source,
         "student_parameters": sum(param.numel() for param in model.parameters()),
-        "is_seq2seq": student.is_seq2seq, "attention": attention, "protocol": task.protocol,
-        "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.alpha,
+        "is_seq2seq": student.is_seq2seq, "attention": attention,
+        "protocol": f"{task.protocol}; {selection_protocol(settings)}", "select_on": settings.selection_labels,
+        "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.effective_alpha,
         **data_record(task, settings, data_report, dataset, len(valid)),
         "versions": library_versions(*TRAINING_LIBRARIES),
         "resumed_from_step": resumed_from,
         **progress_record(trainer, result, dataset, student.is_seq2seq, train_seconds, started),
         "best_step": best_step, "best_valid_accuracy": trainer.state.best_metric, **scores,
-        "log_history": trainer.state.log_history,
+        "log_history": trainer.state.log_history, "warnings": [warning] if warning else [],
     }
     write_json(out / RUN_FILE, record)
     return record
 
 
 def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], DataReport, list[Example]]:
-    """The task, the training examples (with the label and rationale each trains on), and validation."""
+    """The task, the training examples (with the label and rationale each trains on), and validation (with the
+    labels checkpoint selection scores against)."""
     task = get_task(settings.task, settings.data_dir)
     if settings.rationales:
         check_rationales(settings.rationales, task.protocol_split("train", with_teacher=False))
@@ -99,9 +105,7 @@ def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], Dat
                                                     settings.rationales, settings.hinted, settings.rationales_per_input)
     if not train_examples:
         raise DataError(f"no training examples left for {settings.task} (see the data report: {data_report})")
-    valid = task.protocol_split("valid", with_teacher=False)
-    if settings.eval_limit:
-        valid = valid[: settings.eval_limit]
+    valid = validation_examples(task, settings)
     warn_small_validation(task, valid)
     return task, train_examples, data_report, valid
 
@@ -117,6 +121,8 @@ def make_trainer(settings: TrainSettings, student: Student, dataset, evaluator: 
         gradient_accumulation_steps=settings.grad_accum, learning_rate=settings.lr,
         weight_decay=settings.weight_decay, warmup_steps=settings.warmup, lr_scheduler_type="linear",
         num_train_epochs=settings.epochs, max_steps=total_steps, bf16=settings.bf16,
+        activation_checkpointing=settings.activation_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if settings.activation_checkpointing else None,
         use_cpu=not torch.cuda.is_available(), logging_steps=settings.logging_steps, logging_first_step=True,
         eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps", save_steps=eval_steps,
         save_total_limit=settings.save_total_limit, load_best_model_at_end=True,
@@ -127,7 +133,7 @@ def make_trainer(settings: TrainSettings, student: Student, dataset, evaluator: 
     )
     return TwoTaskTrainer(model=student.model, args=args, train_dataset=dataset, eval_dataset=evaluator.valid,
                           data_collator=TwoTaskCollator(student.tokenizer.pad_token_id, student.is_seq2seq),
-                          alpha=settings.alpha if settings.method == "dss" else 1.0,
+                          alpha=settings.effective_alpha,
                           alpha_schedule=settings.alpha_schedule, is_seq2seq=student.is_seq2seq,
                           evaluator=evaluator, callbacks=[EvaluateAtLastStep()])
 
@@ -154,6 +160,7 @@ def data_record(task: Task, settings: TrainSettings, data_report: DataReport, da
         "sizes": {"train": len(dataset), "valid": n_valid, "test": n_test,
                   "rationale_rows": sum(1 for ids in dataset["rationale_input_ids"] if ids)},
         "rationale_skipped": data_report.no_rationale,
+        "truncated": truncation_record(dataset, settings),
         "data_hashes": data_hashes(task, settings),
     }
 
@@ -168,6 +175,15 @@ def progress_record(trainer: TwoTaskTrainer, result, dataset, is_seq2seq: bool, 
         "train_tokens_per_second": round(tokens_per_epoch * (state.epoch or 0) / max(train_seconds, 1e-9), 1),
         "train_loss": round(result.training_loss, 4),
     }
+
+
+def free_training_state(trainer: TwoTaskTrainer) -> None:
+    """Training is over (checkpoints hold what a resume needs): drop the Adam states (twice the weights) and
+    the gradients before the test pass, and give the memory back."""
+    if trainer.optimizer is not None:
+        trainer.optimizer.state.clear()
+    trainer.model.zero_grad(set_to_none=True)
+    release_free_memory()
 
 
 def with_lora(student: Student, rank: int):
