@@ -15,8 +15,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            line = _decode(raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -26,6 +27,15 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             if not isinstance(obj, dict):
                 raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
+
+
+def _decode(raw: bytes, path: Path, lineno: int) -> str:
+    """One line as text: UTF-8, a leading byte-order mark dropped; anything else names file and line."""
+    try:
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[error.start]:02x} at byte {error.start + 1} "
+                        "of the line); save the file as UTF-8") from None
 
 
 def read_json(path: str | Path) -> Any:
