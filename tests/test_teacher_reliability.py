@@ -92,6 +92,17 @@ def test_a_huge_completion_is_stored_cut_and_counted(tmp_path, data_dir, key):
     assert (tmp_path / "out" / "cache.sqlite").stat().st_size < 200_000  # not the 350 KB that came back
 
 
+def test_imported_batch_results_are_held_to_the_same_rules(tmp_path, data_dir):
+    from test_teacher_batch import batch_settings, export, openai_results, write_jsonl
+    _, requests = export(tmp_path, data_dir)
+    output, _ = openai_results(requests)
+    output[0]["response"]["body"]["choices"][0]["message"]["content"] = None
+    output[1]["response"]["body"]["choices"][0]["message"]["content"] = "x" * 5000
+    report = run_extract(batch_settings(tmp_path, data_dir, max_completion_chars=100,
+                                        import_results=[write_jsonl(tmp_path / "out.jsonl", output)]))
+    assert (report["imported"], report["errors"], report["cut"]) == (5, 1, 1)
+
+
 # -- 12: credentials in --base-url ------------------------------------------------------------------------
 def test_a_credential_in_the_base_url_is_written_nowhere(tmp_path, data_dir, key, caplog, capsys):
     caplog.set_level("DEBUG")

@@ -39,6 +39,14 @@ class Completion:
     completion_tokens: int = 0
 
 
+def cap_completion(answer: Completion, limit: int | None) -> tuple[Completion, bool]:
+    """The answer (a server may ignore max_tokens) with its text and reasoning cut to `limit` characters; True when anything was cut."""
+    if limit is None or (len(answer.text) <= limit and len(answer.reasoning or "") <= limit):
+        return answer, False
+    return Completion(answer.text[:limit], answer.reasoning[:limit] if answer.reasoning else answer.reasoning,
+                      answer.prompt_tokens, answer.completion_tokens), True
+
+
 @dataclass(frozen=True)
 class Sampling:
     max_tokens: int = 256
@@ -62,6 +70,10 @@ class TransientError(Exception):
 class ConnectionFailed(TransientError):
     """The server could not be reached at all (refused, reset, no route): counted by the runner's circuit
     breaker, since a dead endpoint fails every request the same way."""
+
+
+class NullReply(TransientError):
+    """A well-formed reply whose text is null: no answer (not an empty one), so it is asked again."""
 
 
 class RequestFailed(Exception):
@@ -98,7 +110,7 @@ def completion_from_reply(reply: dict) -> Completion:
     else:
         text, reasoning = choice.get("text"), None
     if text is None:  # not an empty answer: a failed reply, asked again rather than cached
-        raise TransientError("reply whose text is null")
+        raise NullReply("reply whose text is null")
     if not isinstance(text, str):
         raise TransientError("reply whose text is not a string")
     text, think = split_think(text)
@@ -307,12 +319,7 @@ class LocalBackend(Backend):
                 out = await asyncio.to_thread(self._run, prompt, params)
             except ValueError as error:  # llama.cpp: prompt longer than the context
                 raise RequestFailed(str(error)[:300]) from None
-        choice = out["choices"][0]
-        text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
-        text, think = split_think(text)
-        usage = out.get("usage") or {}
-        return Completion(text=text, reasoning=think, prompt_tokens=usage.get("prompt_tokens", 0),
-                          completion_tokens=usage.get("completion_tokens", 0))
+        return completion_from_reply(out)  # the same reply format: null text is a failed reply here too
 
     async def aclose(self) -> None:
         if self._llm is not None:

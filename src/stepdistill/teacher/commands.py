@@ -43,7 +43,8 @@ def describe_batch(report: dict) -> str:
     if report["mode"] == "import":
         lines = [f"{report['lines']} result lines: {report['imported']} answers imported, {report['already_cached']} "
                  f"already cached, {report['errors']} error lines (the next run asks again), {report['unknown']} "
-                 f"unknown custom_ids, {report['duplicates']} duplicated lines"]
+                 f"unknown custom_ids, {report['duplicates']} duplicated lines"
+                 + (f"; {report['cut']} answers cut to --max-completion-chars" if report["cut"] else "")]
         lines += [f"duplicated: {entry['first_duplicate']}" for entry in report["files"] if entry["first_duplicate"]]
         return "\n".join(lines + ["now run the same extract command without --import-results to write the rationales"])
     tokens, cost = report["estimated_tokens"], report["estimated_cost_usd"]

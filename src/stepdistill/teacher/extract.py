@@ -187,7 +187,8 @@ def _without_requests(settings: ExtractSettings, inputs: Inputs, backend: Backen
     if settings.import_results:
         with extraction_locks(Path(settings.out), cache_path), open_store(backend, cache_path) as store:
             plan = _plan(settings, inputs, backend, store)
-            return {"mode": "import", **import_results(settings.import_results, plan, store, backend)}
+            return {"mode": "import", **import_results(settings.import_results, plan, store, backend,
+                                                             settings.max_completion_chars)}
     store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
     with store:
         plan = _plan(settings, inputs, backend, store)

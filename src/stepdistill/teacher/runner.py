@@ -16,7 +16,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from .backends import Backend, Completion, ConnectionFailed, FatalError, RequestFailed, Sampling, TransientError
+from .backends import (Backend, Completion, ConnectionFailed, FatalError, RequestFailed, Sampling, TransientError,
+                       cap_completion)
 from .cost import Prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
 from .prompts import Prompt
@@ -43,13 +44,6 @@ class RunStats:
     not_sent: set[str] = field(default_factory=set)  # keys held back by the token budget
     cut: int = 0  # completions longer than max_completion_chars, stored cut
 
-
-def cap_completion(answer: Completion, limit: int | None) -> tuple[Completion, bool]:
-    """The answer with its text and reasoning cut to `limit` characters; True when anything was cut."""
-    if limit is None or (len(answer.text) <= limit and len(answer.reasoning or "") <= limit):
-        return answer, False
-    return Completion(answer.text[:limit], answer.reasoning[:limit] if answer.reasoning else answer.reasoning,
-                      answer.prompt_tokens, answer.completion_tokens), True
 
 
 def prompt_chars(prompt: Prompt) -> int:
