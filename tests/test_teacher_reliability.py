@@ -5,6 +5,9 @@ import json
 import os
 import re
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -167,6 +170,26 @@ def test_an_output_folder_in_use_is_refused_and_a_stale_lock_taken_over(tmp_path
     (out / ".extract.lock").write_text("999999999\n")  # left by a killed run: no process holds it
     manifest = run_extract(ExtractSettings(**base, out=str(out)), backend=FakeBackend())
     assert manifest["answered"] == 2 and (out / ".extract.lock").read_text().strip() == str(os.getpid())
+
+
+def test_a_second_process_on_one_out_is_refused_and_a_killed_ones_lock_taken_over(tmp_path, data_dir, key, capsys):
+    out, lock = tmp_path / "out", tmp_path / "out" / ".extract.lock"
+    with LoopbackServer(delay=0.2, answer=svamp_answer) as server:
+        args = cli_args(tmp_path, data_dir, server.url, "--limit", "40", "--concurrency", "1")
+        first = subprocess.Popen([sys.executable, "-m", "stepdistill.cli", *args], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        try:
+            deadline = time.time() + 120
+            while not server.log and time.time() < deadline and first.poll() is None:
+                time.sleep(0.05)  # the first run holds the lock once it sends
+            assert server.log and first.poll() is None, first.stderr.read() if first.poll() is not None else ""
+            assert main(args) == 2
+            assert f"output folder {out} is in use by PID {first.pid}" in one_error_line(capsys)
+        finally:
+            first.kill()  # kill -9: no clean-up, the lock file stays with a dead PID in it
+            first.communicate(timeout=60)
+        assert lock.read_text().strip() == str(first.pid)
+        assert main(args) == 0 and lock.read_text().strip() == str(os.getpid())
 
 
 # -- clear errors ---------------------------------------------------------------------------------------------------
