@@ -13,7 +13,7 @@ import pytest
 
 from stepdistill.cli import main
 from stepdistill.errors import DataError
-from stepdistill.teacher.backends import FakeBackend
+from stepdistill.teacher.backends import ConnectionFailed, FakeBackend, OpenAIBackend, TransientError
 from stepdistill.teacher.extract import ExtractSettings, run_extract
 from stepdistill.teacher.locks import exclusive
 from support.loopback import LoopbackServer
@@ -54,6 +54,17 @@ def test_a_dead_endpoint_trips_the_breaker_and_the_url_credential_stays_hidden(t
     err = one_error_line(capsys)
     assert rc == 2 and "unreachable" in err and "5 connection failures in a row" in err
     assert SECRET not in err and not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_connect_timeout_counts_as_a_connection_failure_and_a_read_timeout_does_not():
+    import openai
+    from openai._base_client import httpx2 as http  # the HTTP library this openai release is built on
+    backend = OpenAIBackend("m", base_url="http://127.0.0.1:9/v1")
+    backend._connect()
+    for cause, kind in ((http.ConnectTimeout("x"), ConnectionFailed), (http.ReadTimeout("x"), TransientError)):
+        error = openai.APITimeoutError(request=http.Request("POST", "http://127.0.0.1:9/v1"))
+        error.__cause__ = cause
+        assert type(backend._classify(error)) is kind
 
 
 def test_a_run_that_ends_with_failures_exits_1_and_says_how_to_retry(tmp_path, data_dir, key, capsys):

@@ -247,8 +247,9 @@ class OpenAIBackend(Backend):
 
     def _classify(self, error: Exception) -> Exception:
         openai = self._openai
-        if isinstance(error, openai.APITimeoutError):
-            return TransientError("timed out")
+        if isinstance(error, openai.APITimeoutError):  # a host that drops packets never refuses: count it too
+            connecting = type(error.__cause__).__name__ == "ConnectTimeout"
+            return ConnectionFailed("could not connect: timed out") if connecting else TransientError("timed out")
         if isinstance(error, openai.APIConnectionError):
             return ConnectionFailed(f"connection failed: {self.redact(str(error.__cause__ or error))[:200]}")
         if isinstance(error, openai.APIStatusError):
