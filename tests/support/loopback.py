@@ -7,6 +7,7 @@ It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for /v1/compl
     ok          an answer (after `delay` seconds)        429    Too Many Requests with Retry-After
     500, 503    a server error (any other status too)    malformed   200 with a body that is not JSON
     drop        the connection is cut without a reply     stall  no reply for `stall` seconds, then cut
+    null        200 whose text (chat: message content) is JSON null
 
 Requests past the end of the script get `ok`.
 
@@ -179,6 +180,14 @@ class LoopbackServer:
                        {"Retry-After": f"{self.retry_after:g}"})
         elif outcome.isdigit():
             self._send(writer, int(outcome), {"error": {"message": f"scripted status {outcome}", "type": "error"}})
+        elif outcome == "null":
+            reply = self._completion(path, body, prompt)
+            choice = reply["choices"][0]
+            if "message" in choice:
+                choice["message"]["content"] = None
+            else:
+                choice["text"] = None
+            self._send(writer, 200, reply)
         elif outcome == "malformed":
             self._send_raw(writer, 200, b'{"id": "cmpl-1", "choices": [{"text": "cut off', "application/json")
         else:

@@ -16,6 +16,7 @@ request will work: bad key, unknown model), and never let the API key into a mes
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import json
 import os
@@ -24,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import DataError
 from .prompts import Prompt
@@ -35,6 +37,14 @@ class Completion:
     reasoning: str | None = None  # a reasoning model's separate thinking, if the server returned one
     prompt_tokens: int = 0
     completion_tokens: int = 0
+
+
+def cap_completion(answer: Completion, limit: int | None) -> tuple[Completion, bool]:
+    """The answer (a server may ignore max_tokens) with its text and reasoning cut to `limit` characters; True when anything was cut."""
+    if limit is None or (len(answer.text) <= limit and len(answer.reasoning or "") <= limit):
+        return answer, False
+    return Completion(answer.text[:limit], answer.reasoning[:limit] if answer.reasoning else answer.reasoning,
+                      answer.prompt_tokens, answer.completion_tokens), True
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,15 @@ class TransientError(Exception):
     def __init__(self, reason: str, retry_after: float | None = None):
         super().__init__(reason)
         self.retry_after = retry_after
+
+
+class ConnectionFailed(TransientError):
+    """The server could not be reached at all (refused, reset, no route): counted by the runner's circuit
+    breaker, since a dead endpoint fails every request the same way."""
+
+
+class NullReply(TransientError):
+    """A well-formed reply whose text is null: no answer (not an empty one), so it is asked again."""
 
 
 class RequestFailed(Exception):
@@ -86,10 +105,12 @@ def completion_from_reply(reply: dict) -> Completion:
         raise TransientError("reply without choices")
     message = choice.get("message")
     if isinstance(message, dict):
-        text = message.get("content") or ""
+        text = message.get("content")
         reasoning = message.get("reasoning_content") or message.get("reasoning")
     else:
-        text, reasoning = choice.get("text") or "", None
+        text, reasoning = choice.get("text"), None
+    if text is None:  # not an empty answer: a failed reply, asked again rather than cached
+        raise NullReply("reply whose text is null")
     if not isinstance(text, str):
         raise TransientError("reply whose text is not a string")
     text, think = split_think(text)
@@ -97,6 +118,18 @@ def completion_from_reply(reply: dict) -> Completion:
     return Completion(text=text, reasoning=reasoning if isinstance(reasoning, str) and reasoning else think,
                       prompt_tokens=int(usage.get("prompt_tokens") or 0),
                       completion_tokens=int(usage.get("completion_tokens") or 0))
+
+
+def redact_url(url: str | None) -> str | None:
+    """The URL without the user:password@ part, which would be a credential."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -150,26 +183,41 @@ class OpenAIBackend(Backend):
                                 "or point --base-url at a server that needs none")
             self._key = "no-key"  # local servers (llama.cpp, vLLM, Ollama) accept anything
         self.client = None  # made at the first request: a run answered from the cache never imports openai
+        userinfo = urlsplit(base_url).netloc.rpartition("@")[0] if base_url else ""
+        # user:password@ goes as the Basic auth header it stands for (what httpx would make of it), and the
+        # URL the client sees, and logs, carries no credential
+        self._client_url = base_url.replace(f"{userinfo}@", "", 1) if userinfo else base_url
+        self._headers = {"Authorization": "Basic " + base64.b64encode(unquote(userinfo).encode()).decode()} \
+            if userinfo else None
+        # the credential in a --base-url, as typed and decoded: neither may reach a message
+        self._secrets = [secret for secret in (self._key, userinfo, unquote(userinfo),
+                                               *(unquote(part) for part in userinfo.split(":")))
+                         if secret and secret != "no-key" and len(secret) >= 4]
 
     def _connect(self):
         import openai
 
         self._openai = openai
         # max_retries=0: retries, backoff and Retry-After are ours (limits.py), counted and logged
-        self.client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=self.timeout)
+        self.client = openai.AsyncOpenAI(api_key=self._key, base_url=self._client_url, max_retries=0,
+                                         timeout=self.timeout, default_headers=self._headers)
         return self.client
 
     def describe(self) -> dict:
-        return {"backend": self.name, "model": self.model, "base_url": self.base_url or "https://api.openai.com/v1"}
+        return {"backend": self.name, "model": self.model,
+                "base_url": redact_url(self.base_url) or "https://api.openai.com/v1"}
 
     def sync_client(self):
         """A blocking client for the Files and Batches API (--batch-submit), with the client's own retries."""
         import openai
 
-        return openai.OpenAI(api_key=self._key, base_url=self.base_url, max_retries=3, timeout=self.timeout)
+        return openai.OpenAI(api_key=self._key, base_url=self._client_url, max_retries=3, timeout=self.timeout,
+                             default_headers=self._headers)
 
     def redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key and self._key != "no-key" else text
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
     def request(self, prompt: Prompt, params: Sampling) -> tuple[str, dict]:
         """The endpoint path and JSON body of one request: what is sent live and what a Batch API line holds."""
@@ -199,10 +247,11 @@ class OpenAIBackend(Backend):
 
     def _classify(self, error: Exception) -> Exception:
         openai = self._openai
-        if isinstance(error, openai.APITimeoutError):
-            return TransientError("timed out")
+        if isinstance(error, openai.APITimeoutError):  # a host that drops packets never refuses: count it too
+            connecting = type(error.__cause__).__name__ == "ConnectTimeout"
+            return ConnectionFailed("could not connect: timed out") if connecting else TransientError("timed out")
         if isinstance(error, openai.APIConnectionError):
-            return TransientError(f"connection failed: {self.redact(str(error.__cause__ or error))[:200]}")
+            return ConnectionFailed(f"connection failed: {self.redact(str(error.__cause__ or error))[:200]}")
         if isinstance(error, openai.APIStatusError):
             status, detail = error.status_code, self.redact(str(error.message))[:300]
             if status == 429 or status in (408, 409, 425) or status >= 500:
@@ -272,12 +321,7 @@ class LocalBackend(Backend):
                 out = await asyncio.to_thread(self._run, prompt, params)
             except ValueError as error:  # llama.cpp: prompt longer than the context
                 raise RequestFailed(str(error)[:300]) from None
-        choice = out["choices"][0]
-        text = choice["text"] if "text" in choice else (choice["message"].get("content") or "")
-        text, think = split_think(text)
-        usage = out.get("usage") or {}
-        return Completion(text=text, reasoning=think, prompt_tokens=usage.get("prompt_tokens", 0),
-                          completion_tokens=usage.get("completion_tokens", 0))
+        return completion_from_reply(out)  # the same reply format: null text is a failed reply here too
 
     async def aclose(self) -> None:
         if self._llm is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..jsonio import iter_jsonl, write_json
-from .backends import Backend, Completion, TransientError, completion_from_reply
+from .backends import Backend, Completion, NullReply, TransientError, cap_completion, completion_from_reply
 from .cost import Prices
 from .plan import RequestPlan
 from .tokens import TokenCounter
@@ -123,6 +123,8 @@ def parse_result(line: dict, where: str) -> tuple[Completion | None, str | None]
         return None, _error_text(error, status, body)
     try:
         return completion_from_reply(body), None
+    except NullReply as problem:  # an answer that did not come: like an error line, the next run asks again
+        return None, str(problem)
     except (TransientError, TypeError, ValueError) as problem:
         raise DataError(f"{where}: response body is not a completion ({problem})") from None
 
@@ -147,27 +149,28 @@ class ImportReport:
         return sum(entry[name] for entry in self.files)
 
     def as_dict(self) -> dict:
-        names = ("lines", "imported", "already_cached", "errors", "unknown", "duplicates", "prompt_tokens",
+        names = ("lines", "imported", "already_cached", "errors", "unknown", "duplicates", "cut", "prompt_tokens",
                  "completion_tokens")
         return {"files": self.files, **{name: self.total(name) for name in names}}
 
 
-def import_results(paths: list[str], plan: RequestPlan, store, backend: Backend) -> dict:
-    """Read result files into the cache, one transaction per file; returns what each file held."""
+def import_results(paths: list[str], plan: RequestPlan, store, backend: Backend, max_chars: int | None = None) -> dict:
+    """Read result files into the cache, one transaction per file, completions cut to `max_chars`;
+    returns what each file held."""
     report = ImportReport()
     if not hasattr(store, "transaction"):
         raise DataError(f"--import-results fills the answers cache; teacher {backend.name} has none")
     for name in paths:
         path = Path(name)
         with store.transaction():
-            entry = _import_file(path, plan, store, backend)
+            entry = _import_file(path, plan, store, backend, max_chars)
         report.files.append(entry)
     return report.as_dict()
 
 
-def _import_file(path: Path, plan: RequestPlan, store, backend: Backend) -> dict:
+def _import_file(path: Path, plan: RequestPlan, store, backend: Backend, max_chars: int | None) -> dict:
     entry = {"file": str(path), "lines": 0, "imported": 0, "already_cached": 0, "errors": 0, "unknown": 0,
-             "duplicates": 0, "first_duplicate": None, "prompt_tokens": 0, "completion_tokens": 0}
+             "duplicates": 0, "cut": 0, "first_duplicate": None, "prompt_tokens": 0, "completion_tokens": 0}
     seen: dict[str, int] = {}
     try:
         for lineno, line in iter_jsonl(path):
@@ -183,7 +186,7 @@ def _import_file(path: Path, plan: RequestPlan, store, backend: Backend) -> dict
                 entry["first_duplicate"] = entry["first_duplicate"] or f"{where} repeats line {seen[key]}"
             else:
                 seen[key] = lineno
-                _store_result(entry, key, line, where, store, backend, path)
+                _store_result(entry, key, line, where, store, backend, path, max_chars)
     except DataError as error:
         raise DataError(f"{error} -- a truncated or damaged results file? Nothing from {path.name} was imported "
                         "and the cache is as it was; fix or download it again and import it again") from None
@@ -193,8 +196,12 @@ def _import_file(path: Path, plan: RequestPlan, store, backend: Backend) -> dict
     return entry
 
 
-def _store_result(entry: dict, key: str, line: dict, where: str, store, backend: Backend, path: Path) -> None:
+def _store_result(entry: dict, key: str, line: dict, where: str, store, backend: Backend, path: Path,
+                  max_chars: int | None) -> None:
     answer, error = parse_result(line, where)
+    if answer is not None:
+        answer, cut = cap_completion(answer, max_chars)
+        entry["cut"] += cut
     if answer is None:
         entry["errors"] += 1
         if not store.known([key]):

@@ -69,13 +69,20 @@ class Cache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)  # autocommit; opens lazily
         try:
-            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)  # autocommit
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)
+            problem = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
         except sqlite3.DatabaseError as error:
-            raise DataError(f"{self.path}: not a usable answers cache ({error})") from None
+            problem = str(error)
+        problem = " ".join(problem.split())  # quick_check's report spans lines; the error is one
+        if problem != "ok":
+            self.db.close()
+            raise DataError(f"{self.path}: the answers cache is damaged ({problem}); nothing else was touched. "
+                            "Run the same command with --recover-cache to copy every readable answer into a new "
+                            "cache (the damaged file is kept as .damaged), then run it again") from None
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Completion]:
         keys, found = list(keys), {}

@@ -32,6 +32,9 @@ def describe(manifest: dict) -> str:
         cached = cost["all_runs_usd"]
         lines.append(f"cost: ${cost['run_usd']:,.4f} this run"
                      + (f", ${cached:,.4f} for every answer cached" if cached is not None else ""))
+    if manifest.get("completions_cut"):
+        lines.append(f"{manifest['completions_cut']} completions were longer than --max-completion-chars and "
+                     "were stored cut")
     if manifest["failed"] or manifest["not_sent"]:
         lines.append("run the same command again to retry the failed or unsent requests (answers are cached)")
     return "\n".join(lines)
@@ -39,10 +42,14 @@ def describe(manifest: dict) -> str:
 
 def describe_batch(report: dict) -> str:
     """--estimate, --export-requests and --import-results: what was counted, written or read."""
+    if report["mode"] == "recover":
+        return (f"recovered {report['answers_recovered']} answers into {report['cache']} (the damaged file is "
+                f"{report['damaged_copy']}); run the same command without --recover-cache to ask for the rest")
     if report["mode"] == "import":
         lines = [f"{report['lines']} result lines: {report['imported']} answers imported, {report['already_cached']} "
                  f"already cached, {report['errors']} error lines (the next run asks again), {report['unknown']} "
-                 f"unknown custom_ids, {report['duplicates']} duplicated lines"]
+                 f"unknown custom_ids, {report['duplicates']} duplicated lines"
+                 + (f"; {report['cut']} answers cut to --max-completion-chars" if report["cut"] else "")]
         lines += [f"duplicated: {entry['first_duplicate']}" for entry in report["files"] if entry["first_duplicate"]]
         return "\n".join(lines + ["now run the same extract command without --import-results to write the rationales"])
     tokens, cost = report["estimated_tokens"], report["estimated_cost_usd"]
@@ -65,7 +72,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         return 0
     print(f"wrote {Path(settings.out) / RATIONALES_FILE} and {MANIFEST_FILE}")
     print(describe(manifest))
-    return 0
+    return 1 if manifest["failed"] else 0  # so that `extract && train` does not go on with missing answers
 
 
 def register(subparsers) -> None:

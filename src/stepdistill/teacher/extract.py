@@ -14,6 +14,13 @@ send nothing and write no rationales (batchfiles.py).
     stepdistill extract ... --import-results out.jsonl errors.jsonl       # then the same command again
     stepdistill extract ... --batch-submit                                 # the OpenAI Batch API, end to end
     stepdistill extract ... --base-url http://gpu1:8000/v1 --base-url http://gpu2:8000/v1   # replicas
+    stepdistill extract ... --recover-cache     # a damaged cache: copy its readable answers into a new one
+
+Exit status: 0 when every request was answered (or held back by a budget you set); 1 when some requests
+failed (the last line says to run the same command again, which asks only those); 2 on bad settings or
+input, a dead endpoint (--max-connection-failures in a row), a damaged cache, or an --out or --cache in
+use by another extract (each holds OUT/.extract.lock and CACHE.lock: concurrent runs are refused, so no
+request is paid for twice).
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ from ..provenance import file_sha256, library_versions
 from ..cliargs import option
 from ..errors import DataError
 from ..jsonio import write_json
-from .backends import Backend, make_backend
+from .backends import Backend, make_backend, redact_url
 from .batchapi import submit_batches
 from .batchfiles import estimate, export_requests, import_results
 from .cache import MemoryStore, open_store
 from .cost import Prices, cost_summary, load_prices
+from .locks import extraction_locks
+from .recover import recover_cache
 from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
@@ -94,6 +103,11 @@ class ExtractSettings:
     exemplars: int | None = option(None, "use only the first N few-shot exemplars (shorter prompts)")
     n_ctx: int = option(8192, "local: context length in tokens")
     threads: int = option(2, "local: CPU threads")
+    max_connection_failures: int = option(20, "stop (exit 2) after N attempts in a row that could not connect "
+                                              "(every replica, with several) and no answer in between")
+    max_completion_chars: int = option(65536, "store at most N characters of a completion (and of its "
+                                              "reasoning); the manifest counts the cut ones")
+    recover_cache: bool = option(False, "copy the readable answers of a damaged cache into a new one and stop")
     progress: bool = option(True, "show a progress bar on stderr")
     rationalize: bool = option(False, "ask again, with the gold label as a hint, for inputs the teacher got wrong; "
                                       "keep hinted rationales that parse back to gold (rows tagged hinted: true)")
@@ -111,12 +125,15 @@ class ExtractSettings:
             raise DataError(f"--samples {self.samples} needs --temperature > 0, or every sample is the same answer")
         if self.limit is not None and self.limit < 1:
             raise DataError("--limit must be at least 1")
+        if self.max_connection_failures < 1 or self.max_completion_chars < 1:
+            raise DataError("--max-connection-failures and --max-completion-chars must be at least 1")
         if self.timeout <= 0 or self.backoff < 0:
             raise DataError("--timeout must be positive and --backoff not negative")
         self.base_url = [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
         self.import_results = [self.import_results] if isinstance(self.import_results, str) else list(self.import_results)
         modes = [name for name, on in (("--estimate", self.estimate), ("--export-requests", self.export_requests),
-                                       ("--import-results", self.import_results), ("--batch-submit", self.batch_submit)) if on]
+                                       ("--import-results", self.import_results), ("--batch-submit", self.batch_submit),
+                                       ("--recover-cache", self.recover_cache)) if on]
         if len(modes) > 1:
             raise DataError(f"{' and '.join(modes)} do different things: give one at a time")
         if self.max_cost is not None and (self.price_file is None and (self.price_in is None or self.price_out is None)):
@@ -143,14 +160,18 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     """Extract rationales for one split; returns the manifest (also written to OUT/manifest.json).
     `backend` replaces the one --teacher names (tests pass a FakeBackend)."""
     started = time.perf_counter()
+    if settings.recover_cache:
+        with extraction_locks(Path(settings.out), _cache_path(settings)):
+            return {"mode": "recover", **recover_cache(_cache_path(settings))}
     inputs = load_inputs(settings, replay=settings.teacher == "replay" and backend is None)
     teacher = settings.teacher if backend is None else None
     backend = backend or _make_backend(settings, inputs.released)
     prices = load_prices(settings.price_in, settings.price_out, settings.price_file, backend.model)
     if settings.estimate or settings.export_requests or settings.import_results:
         return _without_requests(settings, inputs, backend, prices)
-    out = _unfinished_folder(settings.out)
-    with open_store(backend, _cache_path(settings)) as store:
+    with extraction_locks(Path(settings.out), _cache_path(settings) if backend.cacheable else None), \
+            open_store(backend, _cache_path(settings)) as store:  # a damaged cache stops here, OUT untouched
+        out = _unfinished_folder(settings.out)
         plan = _plan(settings, inputs, backend, store)
         known = store.known(plan.first_use)
         send = submit_batches if settings.batch_submit else _send_missing
@@ -161,7 +182,7 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
                              counts={"cache_hits": len(known), "stats": stats, "tally": tally,
                                      "rationalized": rationalized},
                              seconds={"total": time.perf_counter() - started, "requests": request_seconds})
-    write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
+        write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
     return manifest
 
 
@@ -183,9 +204,10 @@ def _without_requests(settings: ExtractSettings, inputs: Inputs, backend: Backen
     request is sent and OUT gets no rationales file."""
     cache_path = _cache_path(settings)
     if settings.import_results:
-        with open_store(backend, cache_path) as store:
+        with extraction_locks(Path(settings.out), cache_path), open_store(backend, cache_path) as store:
             plan = _plan(settings, inputs, backend, store)
-            return {"mode": "import", **import_results(settings.import_results, plan, store, backend)}
+            return {"mode": "import", **import_results(settings.import_results, plan, store, backend,
+                                                             settings.max_completion_chars)}
     store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
     with store:
         plan = _plan(settings, inputs, backend, store)
@@ -205,8 +227,7 @@ def _cache_path(settings: ExtractSettings) -> Path:
 def _unfinished_folder(out: str) -> Path:
     """OUT, without its manifest: the folder is unfinished until the new manifest lands."""
     folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)  # OUT exists: extraction_locks made it
     return folder
 
 
@@ -222,7 +243,9 @@ def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend
                     limiter=RateLimiter(settings.rpm, settings.tpm),
                     policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
                     timeout=settings.timeout, budget=TokenBudget(settings.max_tokens_budget),
-                    cost_budget=TokenBudget(settings.max_cost), prices=prices, bar=bar)
+                    cost_budget=TokenBudget(settings.max_cost), prices=prices, bar=bar,
+                    max_connection_failures=settings.max_connection_failures,
+                    max_completion_chars=settings.max_completion_chars)
     runner.cache_hits = len(known)
     run_id = store.start_run(settings.out)
     started = time.perf_counter()
@@ -263,7 +286,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "samples": settings.samples, "keep": settings.keep, "rationalize": counts.get("rationalized"),
         "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
-        "failed": len(stats.errors), "not_sent": len(stats.not_sent),
+        "failed": len(stats.errors), "not_sent": len(stats.not_sent), "completions_cut": stats.cut,
         "stopped_by_budget": bool(stats.not_sent),
         **{name: summary[name] for name in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors",
                                             "teacher_accuracy")},
@@ -278,7 +301,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "request_seconds": round(seconds["requests"], 3),
         "cache": str(store.path) if store.path else None,
         "input_file": str(task.input_path(split)), "input_sha256": _input_hash(task.input_path(split)),
-        "settings": dataclasses.asdict(settings),
+        "settings": {**dataclasses.asdict(settings), "base_url": [redact_url(url) for url in settings.base_url]},
         "versions": _versions(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

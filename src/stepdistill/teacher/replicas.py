@@ -4,7 +4,9 @@ Each request goes to the healthy replica with the fewest requests in flight (lea
 requests), so a slow replica gets fewer. A replica that fails (5xx, 429, timeout, broken connection) or
 stalls is backed off on its own, exponentially (or for its Retry-After), and the request moves on to
 another replica at once; the others are not held back. Only when every replica is backed off does the
-failure go to the runner, whose retry policy then waits.
+failure go to the runner, whose retry policy then waits. It goes as a ConnectionFailed (which the
+runner's circuit breaker counts) only when every replica's last attempt could not connect: one live
+replica keeps the run going.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .backends import Backend, Completion, OpenAIBackend, Sampling, TransientError
+from .backends import Backend, Completion, ConnectionFailed, OpenAIBackend, Sampling, TransientError
 from .prompts import Prompt
 
 
@@ -23,6 +25,7 @@ class Replica:
         self.failures = 0  # in a row; reset by an answer
         self.down_until = 0.0
         self.answered = 0
+        self.unreachable = False  # its last attempt could not connect
 
     def healthy(self, now: float) -> bool:
         return now >= self.down_until
@@ -48,7 +51,9 @@ class ReplicaBackend(Backend):
                              for replica in self.replicas]}
 
     def redact(self, text: str) -> str:
-        return self.replicas[0].backend.redact(text)
+        for replica in self.replicas:  # each URL may carry its own credential
+            text = replica.backend.redact(text)
+        return text
 
     def request(self, prompt: Prompt, params: Sampling) -> tuple[str, dict]:
         return self.replicas[0].backend.request(prompt, params)
@@ -74,16 +79,18 @@ class ReplicaBackend(Backend):
                 last = error
                 continue
             return answer
+        kind = ConnectionFailed if all(replica.unreachable for replica in self.replicas) else TransientError
         if last is None:
             wait = max(0.0, min(replica.down_until for replica in self.replicas) - self.clock())
-            raise TransientError("every replica is backed off", retry_after=wait)
-        raise TransientError(f"every replica failed; last: {last}")  # the runner's backoff takes over
+            raise kind("every replica is backed off", retry_after=wait)
+        raise kind(f"every replica failed; last: {last}")  # the runner's backoff takes over
 
     async def _on(self, replica: Replica, prompt: Prompt, params: Sampling) -> Completion:
         replica.outstanding += 1
         try:
             answer = await replica.backend.complete(prompt, params)
         except TransientError as error:
+            replica.unreachable = isinstance(error, ConnectionFailed)
             replica.failed(self.clock(), error.retry_after, self.backoff, self.cap)
             raise
         except asyncio.CancelledError:  # the runner's timeout: this replica stalled
@@ -91,7 +98,7 @@ class ReplicaBackend(Backend):
             raise
         finally:
             replica.outstanding -= 1
-        replica.failures, replica.answered = 0, replica.answered + 1
+        replica.failures, replica.answered, replica.unreachable = 0, replica.answered + 1, False
         return answer
 
     async def aclose(self) -> None:

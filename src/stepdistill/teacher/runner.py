@@ -3,7 +3,10 @@
 `concurrency` workers share one iterator of jobs, so no more than that many requests are ever in flight
 and half a million inputs never become half a million tasks. Each answer is written to the store as soon
 as it arrives. A request that still fails after its retries is recorded with its reason and the run goes
-on; one the server can never accept (bad key, unknown model) stops the run (FatalError).
+on; one the server can never accept (bad key, unknown model) stops the run (FatalError), and so does a
+dead endpoint: `max_connection_failures` attempts in a row that could not connect, with no answer in
+between (a circuit breaker; with replicas only a failure of every replica counts, see replicas.py).
+A completion longer than `max_completion_chars` is cut to that length before it is stored.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
-from .backends import Backend, Completion, FatalError, RequestFailed, Sampling, TransientError
+from .backends import (Backend, Completion, ConnectionFailed, FatalError, RequestFailed, Sampling, TransientError,
+                       cap_completion)
 from .cost import Prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
 from .prompts import Prompt
@@ -38,6 +42,8 @@ class RunStats:
     completion_tokens: int = 0
     errors: dict[str, str] = field(default_factory=dict)  # key -> why it failed after all retries
     not_sent: set[str] = field(default_factory=set)  # keys held back by the token budget
+    cut: int = 0  # completions longer than max_completion_chars, stored cut
+
 
 
 def prompt_chars(prompt: Prompt) -> int:
@@ -48,7 +54,8 @@ class Runner:
     def __init__(self, backend: Backend, store, *, concurrency: int = 8, limiter: RateLimiter | None = None,
                  policy: RetryPolicy | None = None, timeout: float | None = None,
                  budget: TokenBudget | None = None, cost_budget: TokenBudget | None = None,
-                 prices: Prices | None = None, bar=None):
+                 prices: Prices | None = None, bar=None, max_connection_failures: int = 20,
+                 max_completion_chars: int | None = None):
         self.backend, self.store = backend, store
         self.concurrency = max(1, concurrency)
         self.limiter = limiter or RateLimiter()
@@ -62,6 +69,9 @@ class Runner:
         self.cache_hits = 0  # shown on the progress bar
         self.stats = RunStats()
         self._fatal: list[FatalError] = []
+        self.max_connection_failures = max_connection_failures
+        self.max_completion_chars = max_completion_chars
+        self.connection_failures = 0  # attempts in a row that could not connect; reset by any answer
 
     async def run(self, jobs: Iterable[Job]) -> RunStats:
         queue = iter(jobs)  # one shared iterator: each job goes to exactly one worker
@@ -93,6 +103,9 @@ class Runner:
         try:
             result = await self._attempts(job, prompt, estimate)
             if isinstance(result, Completion):
+                self.connection_failures = 0
+                result, cut = cap_completion(result, self.max_completion_chars)
+                self.stats.cut += cut
                 self.store.put(job.key, self.backend.name, self.backend.model, result)
                 self.stats.answered += 1
                 self.stats.prompt_tokens += result.prompt_tokens
@@ -131,6 +144,7 @@ class Runner:
             except (TransientError, asyncio.TimeoutError) as error:
                 retry_after = getattr(error, "retry_after", None)
                 reason = str(error) if isinstance(error, TransientError) else f"timed out after {self.timeout:g} s"
+                self._count_connection(error)
                 if retry_after:
                     self.limiter.pause(retry_after)
                 if attempt == self.policy.retries:
@@ -146,6 +160,16 @@ class Runner:
             except Exception as error:  # noqa: BLE001: one odd reply must not end a 500k-input run
                 return f"unexpected error: {type(error).__name__}: {self.backend.redact(str(error))[:300]}"
         raise AssertionError("unreachable")
+
+    def _count_connection(self, error: Exception) -> None:
+        """The circuit breaker: a dead endpoint stops the run instead of retrying every input for hours."""
+        if not isinstance(error, ConnectionFailed):
+            return
+        self.connection_failures += 1
+        if self.connection_failures >= self.max_connection_failures:
+            raise FatalError(f"the teacher endpoint is unreachable: {self.connection_failures} connection "
+                             f"failures in a row, no answer in between (last: {error}); check --base-url and "
+                             "that the server runs, then run the same command again (answers so far are cached)")
 
     def _progress(self) -> None:
         if self.bar is None:
