@@ -42,9 +42,9 @@ def load(name: str, config: str | None):
             loaded = datasets.load_dataset(name, config)
     except DataError:
         raise
-    except Exception as e:  # noqa: BLE001: the datasets library raises many kinds; the message is what helps
+    except Exception as error:  # noqa: BLE001: the datasets library raises many kinds; the message is what helps
         where = f"hf:{name}" + (f":{config}" if config else "")
-        raise DataError(f"{where}: could not load it ({type(e).__name__}: {e})") from None
+        raise DataError(f"{where}: could not load it ({type(error).__name__}: {error})") from None
     splits = {}
     for split, data in loaded.items():
         protocol = "valid" if split in VALID_NAMES else split

@@ -47,8 +47,8 @@ class TaskSpec:
         if isinstance(text, str) and text.lstrip().startswith("{"):
             try:
                 text = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(f"task spec {text!r}: malformed JSON ({e.msg})") from None
+            except json.JSONDecodeError as error:
+                raise DataError(f"task spec {text!r}: malformed JSON ({error.msg})") from None
         if isinstance(text, dict):
             unknown = set(text) - {f.name for f in fields(cls)}
             if unknown or not isinstance(text.get("source"), str):
@@ -102,9 +102,9 @@ class RowFormat:
         if self.template_text is not None:
             try:
                 parsed = _ENV.parse(self.template_text)
-            except jinja2.TemplateSyntaxError as e:
+            except jinja2.TemplateSyntaxError as error:
                 raise DataError(f"--input-template {self.template_text!r}: Jinja syntax error on line "
-                                f"{e.lineno}: {e.message}") from None
+                                f"{error.lineno}: {error.message}") from None
             self.template_columns = sorted(meta.find_undeclared_variables(parsed))
             self.template = _ENV.from_string(self.template_text)
 
@@ -130,8 +130,8 @@ class RowFormat:
             return value
         try:
             return self.template.render(**row)
-        except jinja2.TemplateError as e:
-            raise DataError(f"--input-template {self.template_text!r}: {where}: {e} "
+        except jinja2.TemplateError as error:
+            raise DataError(f"--input-template {self.template_text!r}: {where}: {error} "
                             f"(columns: {', '.join(sorted(row))})") from None
 
     def label(self, row: dict, where: str) -> str | None:

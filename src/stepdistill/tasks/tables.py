@@ -31,8 +31,8 @@ def columns_of(path: Path) -> list[str] | None:
         return list(pq.read_schema(path).names)
     if fmt == "jsonl":
         return None
-    with path.open(encoding="utf-8", newline="") as f:
-        header = next(csv.reader(f, delimiter="\t" if fmt == "tsv" else ","), None)
+    with path.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), None)
     if not header:
         raise DataError(f"{path}: empty file (expected a header line, then one row per example)")
     return header
@@ -58,8 +58,8 @@ def _jsonl_rows(path: Path, fmt: str):
 
 
 def _csv_rows(path: Path, fmt: str):
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ",")
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
         for row in reader:
             if None in row:  # more cells than the header has names
                 raise DataError(f"{path}:{reader.line_num}: {len(reader.fieldnames) + len(row[None])} cells "
