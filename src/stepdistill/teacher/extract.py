@@ -46,7 +46,6 @@ from .cache import MemoryStore, open_store
 from .cost import Prices, cost_summary, load_prices
 from .locks import extraction_locks
 from .recover import recover_cache
-from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
 from .runner import Runner, RunStats
@@ -239,13 +238,8 @@ def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend
     bar = tqdm(total=len(plan.first_use), initial=len(known), unit="req",
                desc=f"extract {plan.label}", disable=not settings.progress,
                dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
-    runner = Runner(backend, store, concurrency=1 if backend.in_process else settings.concurrency,
-                    limiter=RateLimiter(settings.rpm, settings.tpm),
-                    policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
-                    timeout=settings.timeout, budget=TokenBudget(settings.max_tokens_budget),
-                    cost_budget=TokenBudget(settings.max_cost), prices=prices, bar=bar,
-                    max_connection_failures=settings.max_connection_failures,
-                    max_completion_chars=settings.max_completion_chars)
+    runner = Runner.from_settings(settings, backend, store, bar=bar, token_budget=settings.max_tokens_budget,
+                                  cost_budget=settings.max_cost, prices=prices)
     runner.cache_hits = len(known)
     run_id = store.start_run(settings.out)
     started = time.perf_counter()

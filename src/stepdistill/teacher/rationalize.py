@@ -23,7 +23,6 @@ from pathlib import Path
 from ..jsonio import iter_jsonl, write_json
 from .backends import Backend, Sampling, make_backend
 from .cache import open_store, request_key
-from .limits import RateLimiter, RetryPolicy, TokenBudget
 from .output import FAILED, NOT_SENT, UNPARSABLE, WRONG, Tally, make_row
 from .plan import prompt_builder
 from .prompts import PromptBuilder, hinted_spec, prompt_values
@@ -125,10 +124,7 @@ def _send(req: HintRequests, chosen, keys, render, settings, main_stats):
         0, settings.max_tokens_budget - main_stats.prompt_tokens - main_stats.completion_tokens)
     bar = tqdm(total=len(chosen), initial=len(chosen) - len(jobs), unit="req", desc="rationalize (hinted)",
                disable=not settings.progress, dynamic_ncols=True, file=sys.stderr)
-    runner = Runner(req.backend, req.store, concurrency=1 if req.backend.in_process else settings.concurrency,
-                    limiter=RateLimiter(settings.rpm, settings.tpm),
-                    policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
-                    timeout=settings.timeout, budget=TokenBudget(budget), bar=bar)
+    runner = Runner.from_settings(settings, req.backend, req.store, bar=bar, token_budget=budget)
 
     async def fetch():
         try:

@@ -51,6 +51,18 @@ def prompt_chars(prompt: Prompt) -> int:
 
 
 class Runner:
+    @classmethod
+    def from_settings(cls, settings, backend: Backend, store, *, bar, token_budget: float | None,
+                      cost_budget: float | None = None, prices: Prices | None = None) -> "Runner":
+        """The runner an extraction's settings describe (concurrency, limits, retries, circuit breaker,
+        completion cap): one place for the main pass and the hinted pass, so both obey the same limits."""
+        return cls(backend, store, concurrency=1 if backend.in_process else settings.concurrency,
+                   limiter=RateLimiter(settings.rpm, settings.tpm),
+                   policy=RetryPolicy(retries=settings.retries, base=settings.backoff),
+                   timeout=settings.timeout, budget=TokenBudget(token_budget), cost_budget=TokenBudget(cost_budget),
+                   prices=prices, bar=bar, max_connection_failures=settings.max_connection_failures,
+                   max_completion_chars=settings.max_completion_chars)
+
     def __init__(self, backend: Backend, store, *, concurrency: int = 8, limiter: RateLimiter | None = None,
                  policy: RetryPolicy | None = None, timeout: float | None = None,
                  budget: TokenBudget | None = None, cost_budget: TokenBudget | None = None,
