@@ -1,10 +1,10 @@
-"""What is cut from long inputs and targets, the `single` answer, the label-loss rule for batches without
-rationale rows, and batched generation against one-at-a-time generation (tiny random students, seconds)."""
+"""What is cut from long inputs and targets, the `single` answer, the loss of batches without rationale rows or
+with rationale-only rows (each task a mean over its own tokens, computed by hand here), and batched generation against one-at-a-time generation (tiny random students, seconds)."""
 
 import pytest
 import torch
 
-from stepdistill.student.features import Encoder, TwoTaskCollator, task_texts
+from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, task_texts
 from stepdistill.student.infer import generate, label_from_single
 from stepdistill.student.loss import task_loss, two_task_loss
 from stepdistill.student.models import load_student
@@ -77,6 +77,82 @@ def test_a_batch_without_rationale_rows_weights_the_label_loss_by_alpha(llama):
             assert rationale_part is None
         loss, _, _ = two_task_loss(llama.model, batch, False, 1.0)  # standard: the label loss itself
         torch.testing.assert_close(loss, label_loss)
+
+
+def _encoded(student, label: tuple[str, str] | None, rationale: tuple[str, str] | None) -> dict:
+    """One dataset row; a part given as None is empty, as build_dataset writes it."""
+    encoder = Encoder(student.tokenizer, student.is_seq2seq, 64, 24)
+    label_ids, label_labels = encoder.encode(*label) if label else ([], [])
+    rationale_ids, rationale_labels = encoder.encode(*rationale) if rationale else ([], [])
+    return {"label_input_ids": label_ids, "label_labels": label_labels,
+            "rationale_input_ids": rationale_ids, "rationale_labels": rationale_labels}
+
+
+def _hand_mean_nll(model, rows: list[tuple[list[int], list[int]]]) -> torch.Tensor:
+    """Mean over every target token of the rows of -log p(token | the tokens before it), each row run alone
+    (no padding): the reference for a task's loss."""
+    total, tokens = torch.tensor(0.0), 0
+    for ids, labels in rows:
+        log_probs = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)  # (T, V)
+        for position in range(1, len(ids)):
+            if labels[position] != IGNORE:
+                total = total - log_probs[position - 1, labels[position]]
+                tokens += 1
+    return total / tokens
+
+
+MIXED = [  # (label part, rationale part) of four rows: both, rationale-only (two), label-only
+    (("[label] Tom has 3 apples and buys 2. How many?", "5"), ("[rationale] Tom has 3 apples and buys 2. How many?",
+                                                              "3 + 2 = 5 apples.")),
+    (None, ("[rationale] Tom has 3 apples and buys 2. How many?", "He had three, then two more, so five.")),
+    (None, ("[rationale] Tom has 3 apples and buys 2. How many?", "Add them.")),
+    (("[label] Ann has 9 pens and loses 4. How many now?", "5"), None),
+]
+
+
+def test_a_batch_with_rationale_only_rows_gives_the_hand_computed_loss(llama):
+    features = [_encoded(llama, label, rationale) for label, rationale in MIXED]
+    batch = TwoTaskCollator(llama.tokenizer.pad_token_id, False)(features)
+    assert batch["label"]["input_ids"].shape[0] == 2 and batch["rationale"]["input_ids"].shape[0] == 3
+    llama.model.eval()
+    with torch.no_grad():
+        label_mean = _hand_mean_nll(llama.model, [(f["label_input_ids"], f["label_labels"]) for f in features
+                                                  if f["label_input_ids"]])
+        rationale_mean = _hand_mean_nll(llama.model, [(f["rationale_input_ids"], f["rationale_labels"])
+                                                      for f in features if f["rationale_input_ids"]])
+        loss, label_part, rationale_part = two_task_loss(llama.model, batch, False, 0.3)
+    torch.testing.assert_close(label_part, label_mean, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(rationale_part, rationale_mean, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(loss, 0.3 * label_mean + 0.7 * rationale_mean, atol=1e-5, rtol=1e-5)
+
+
+def test_a_batch_without_label_tokens_is_the_rationale_loss_alone_and_never_nan(llama):
+    features = [_encoded(llama, None, rationale) for _, rationale in MIXED[1:3]]
+    batch = TwoTaskCollator(llama.tokenizer.pad_token_id, False)(features)
+    assert set(batch) == {"rationale"}
+    with torch.no_grad():
+        rationale_loss = task_loss(llama.model, batch["rationale"], False)
+        loss, label_part, rationale_part = two_task_loss(llama.model, batch, False, 0.3)
+    assert label_part is None and torch.isfinite(loss)
+    torch.testing.assert_close(loss, 0.7 * rationale_loss)
+    torch.testing.assert_close(rationale_part, rationale_loss)
+    # label rows whose targets are all masked count as no label tokens too: no 0/0 mean
+    masked = {**batch, "label": {**batch["rationale"], "labels": torch.full_like(batch["rationale"]["labels"], IGNORE)}}
+    with torch.no_grad():
+        loss, label_part, _ = two_task_loss(llama.model, masked, False, 0.3)
+    assert label_part is None and torch.isfinite(loss)
+    torch.testing.assert_close(loss, 0.7 * rationale_loss)
+
+
+def test_a_batch_with_nothing_to_learn_is_zero_and_backward_runs(llama):
+    batch = TwoTaskCollator(llama.tokenizer.pad_token_id, False)([_encoded(llama, None, MIXED[1][1])])
+    llama.model.zero_grad(set_to_none=True)
+    loss, label_part, rationale_part = two_task_loss(llama.model, batch, False, 1.0)  # dss at alpha 1: label only
+    assert loss.detach().item() == 0.0 and label_part is None and rationale_part is None
+    loss.backward()
+    grads = [param.grad for param in llama.model.parameters() if param.grad is not None]
+    assert grads and all(not grad.any() for grad in grads)
+    llama.model.zero_grad(set_to_none=True)
 
 
 SOURCES = ["[label] 1+1?", "[label] Tom has 3 apples and eats one. How many are left?", "[label] 7",

@@ -46,14 +46,15 @@ def extracted(tmp_path_factory):
 
 
 def expected(rows, ids, hinted, per_input):
+    """The dss counts, from the extraction file: one label row per input, one rationale row per rationale used."""
     kept = {}
     for row in rows:
         if row["kept"] and row["id"] in ids and (hinted == "include" or not row.get("hinted")):
             kept.setdefault(row["id"], []).append(row)
     n = {i: len(r) if per_input == "all" else 1 for i, r in kept.items()}
-    return {"rationale_rows": sum(n.values()),
+    return {"rationale_rows": sum(n.values()), "label_rows": len(ids),
             "hinted_rows": sum(bool(r[0].get("hinted")) for r in kept.values()),  # hinted rows come alone
-            "rows": sum(n.values()) + len(ids) - len(kept)}
+            "rows": len(ids) + sum(count - 1 for count in n.values())}
 
 
 @pytest.mark.parametrize("hinted", ["include", "exclude"])
@@ -68,9 +69,22 @@ def test_rows_follow_the_extraction(extracted, hinted, per_input):
     assert report.hinted_rows == sum(t.hinted for t in built) == want["hinted_rows"]
     assert (report.hinted_rows > 0) == (hinted == "include")
     assert report.used == len(ids) and report.no_rationale == len(ids) - len({t.example.id for t in built if t.rationale})
+    label_inputs = [t.example.id for t in built if t.label_row]
+    assert report.label_rows == len(label_inputs) == len(set(label_inputs)) == len(ids)  # each input once
     if per_input == "all":
-        by_input = [t.example.id for t in built]
+        by_input = [t.example.id for t in built if t.rationale]
         assert max(by_input.count(i) for i in ids) == 3 and report.rows > len(ids)
+
+
+@pytest.mark.parametrize("method", ["standard", "single"])
+def test_all_rationales_follow_the_method(extracted, method):
+    """single: every kept rationale is a full target of its own; standard trains no rationale, so no extra rows."""
+    task, folder, rows = extracted
+    built, report = training_examples(get_task(task), "gold", 1.0, 0, str(folder), "include", "all", method)
+    ids = {ex.id for ex in get_task(task).protocol_split("train")}
+    want = expected(rows, ids, "include", "all")
+    assert report.rows == len(built) == (want["rows"] if method == "single" else len(ids))
+    assert report.label_rows == report.rows and all(t.label_row for t in built)
 
 
 @pytest.mark.parametrize("per_input", ["1", "all"])
@@ -83,5 +97,7 @@ def test_run_json_counts_match_the_data(extracted, tmp_path, per_input):
     assert record["settings"]["rationales_per_input"] == record["data"]["rationales_per_input"] == per_input
     assert record["settings"]["hinted"] == record["data"]["hinted"] == "exclude"
     assert record["sizes"]["train"] == record["data"]["rows"] == want["rows"]
+    assert record["sizes"]["label_rows"] == record["data"]["label_rows"] == want["label_rows"] == len(ids)
     assert record["sizes"]["rationale_rows"] == record["data"]["rationale_rows"] == want["rationale_rows"]
     assert record["data"]["hinted_rows"] == 0 and record["data"]["hinted_excluded"] > 0
+    assert (want["rows"] > len(ids)) == (per_input == "all")  # the extra rows are really there with `all`

@@ -2,9 +2,13 @@
 
 With an extraction folder (`--rationales`), an input may have several kept rationales (extract
 --samples N) and hinted ones (extract --rationalize, rows tagged `hinted: true`). `--hinted exclude`
-leaves hinted rows out; `--rationales-per-input 1` trains on the first kept rationale of each input,
-`all` turns every kept rationale into a training row of its own (each row also carries the input's label
-row, so an input with k rationales is seen k times by the label task too).
+leaves hinted rows out; `--rationales-per-input 1` trains on the first kept rationale of each input.
+
+`all` trains on every kept rationale, without repeating the label task: an input's first row carries its
+label and its first rationale, and each further kept rationale becomes a rationale-only row (no label part),
+so with dss the label task sees each input once and the rationale task sees every kept rationale. For
+`single` the rationale and the label are one target, so each kept rationale is a full row of its own;
+`standard` trains no rationale, so it gets no extra rows.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class TrainingExample:
     label: str  # the target of the label task: gold y, or the teacher's y' when --labels teacher
     rationale: str | None  # None: no usable rationale, the rationale task skips this example
     hinted: bool = False  # the rationale came from a hinted request (extract --rationalize)
+    label_row: bool = True  # False: an extra rationale of an input whose label row is another row (dss, `all`)
 
 
 @dataclass
@@ -35,7 +40,8 @@ class DataReport:
     no_teacher_label: int  # dropped for --labels teacher: the teacher gave no parsable label
     no_rationale: int  # inputs the rationale task skips (parse failure, filtered out, or none)
     rows: int = 0  # training rows: `used`, plus one per extra rationale with --rationales-per-input all
-    rationale_rows: int = 0  # rows with a rationale
+    label_rows: int = 0  # rows the label task trains on: `used` (single: one per kept rationale with `all`)
+    rationale_rows: int = 0  # rows with a rationale (what dss and single train on; standard trains none)
     hinted_rows: int = 0  # of those, rationales from hinted requests
     hinted_excluded: int = 0  # kept hinted rationales of the selected inputs left out by --hinted exclude
     hinted: str = "include"
@@ -73,16 +79,23 @@ def attach_extracted(examples: list[Example], folder: str | Path, hinted: str = 
     return out, by_id, excluded
 
 
-def rationale_rows(example: Example, label: str, kept_rows: list[dict] | None, per_input: str) -> list[TrainingExample]:
-    """One training row per input (its first rationale), or with per_input="all" one per kept rationale."""
+def input_rows(example: Example, label: str, kept_rows: list[dict] | None, per_input: str,
+                   method: str = "dss") -> list[TrainingExample]:
+    """The training rows of one input: its label with its first rationale, and with per_input="all" one more row
+    per further kept rationale (rationale-only for dss, a full row for single, none for standard)."""
     if kept_rows is None:  # released completions, or nothing extracted for this input
         return [TrainingExample(example, label, example.rationale or None)]
-    chosen = ([r for r in kept_rows if r.get("rationale")] or kept_rows[:1]) if per_input == "all" else kept_rows[:1]
-    return [TrainingExample(example, label, row.get("rationale") or None, bool(row.get("hinted"))) for row in chosen]
+    first, *extra = ([r for r in kept_rows if r.get("rationale")] or kept_rows[:1]) if per_input == "all" \
+        else kept_rows[:1]
+    rows = [TrainingExample(example, label, first.get("rationale") or None, bool(first.get("hinted")))]
+    if method == "standard":
+        return rows
+    return rows + [TrainingExample(example, label, row["rationale"], bool(row.get("hinted")),
+                                   label_row=method == "single") for row in extra]
 
 
 def training_examples(task: Task, labels: str, fraction: float, seed: int, rationales: str | None = None,
-                      hinted: str = "include", rationales_per_input: str = "1"
+                      hinted: str = "include", rationales_per_input: str = "1", method: str = "dss"
                       ) -> tuple[list[TrainingExample], DataReport]:
     if hinted not in HINTED_CHOICES or rationales_per_input not in PER_INPUT_CHOICES:
         raise DataError(f"--hinted must be one of {', '.join(HINTED_CHOICES)} and --rationales-per-input one of "
@@ -101,11 +114,13 @@ def training_examples(task: Task, labels: str, fraction: float, seed: int, ratio
             no_teacher_label += 1
             continue
         used += 1
-        rows += rationale_rows(ex, label, kept_by_id.get(ex.id) if rationales else None, rationales_per_input)
+        rows += input_rows(ex, label, kept_by_id.get(ex.id) if rationales else None, rationales_per_input,
+                               method)
     with_rationale = [t for t in rows if t.rationale is not None]
     report = DataReport(pool=len(pool), selected=len(selected), used=used, no_teacher_label=no_teacher_label,
                         no_rationale=used - len({t.example.id for t in with_rationale}), rows=len(rows),
-                        rationale_rows=len(with_rationale), hinted_rows=sum(t.hinted for t in with_rationale),
+                        label_rows=sum(t.label_row for t in rows), rationale_rows=len(with_rationale),
+                        hinted_rows=sum(t.hinted for t in with_rationale),
                         hinted_excluded=sum(excluded.get(ex.id, 0) for ex in selected),
                         hinted=hinted, rationales_per_input=rationales_per_input)
     return rows, report

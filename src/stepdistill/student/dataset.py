@@ -16,15 +16,18 @@ RATIONALE_SAMPLE_FILE = "rationales_sample.jsonl"  # read by `stepdistill report
 
 
 def build_dataset(train_examples: list[TrainingExample], method: str, encoder: Encoder):
-    """One row per example with both tasks' ids; `length` lets the sampler group similar lengths;
+    """One row per training example with both tasks' ids (empty for a part the row lacks; a row with neither part,
+    an extra rationale under `standard`, is left out); `length` lets the sampler group similar lengths;
     `input_cut` / `target_cut` say whether the example's input or a target was longer than the limits."""
     import datasets
 
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     for item in train_examples:
         sources_cut, targets_cut = encoder.sources_cut, encoder.targets_cut
-        texts = task_texts(item.example, method, item.label, item.rationale)
-        label_ids, label_labels = encoder.encode(*texts.label)
+        texts = task_texts(item.example, method, item.label, item.rationale, item.label_row)
+        if texts.label is None and texts.rationale is None:
+            continue
+        label_ids, label_labels = encoder.encode(*texts.label) if texts.label else ([], [])
         rationale_ids, rationale_labels = encoder.encode(*texts.rationale) if texts.rationale else ([], [])
         columns["label_input_ids"].append(label_ids)
         columns["label_labels"].append(label_labels)

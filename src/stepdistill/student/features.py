@@ -1,7 +1,8 @@
 """Examples -> the two tasks' texts -> token ids -> padded batches.
 
 Each training example yields a label row `[label] x -> y` and, for `dss`, a rationale row
-`[rationale] x -> r`. The two tasks are padded separately (their lengths differ a lot: a label is a few
+`[rationale] x -> r`; an extra rationale of an input (train --rationales-per-input all) yields the rationale row
+alone, so a batch may hold fewer label rows than rationale rows, or none. The two tasks are padded separately (their lengths differ a lot: a label is a few
 tokens, a rationale dozens), so neither pays for the other's padding.
 
 Decoder-only students see `prompt + target + EOS`. Prompt and target are tokenised apart and joined as ids,
@@ -47,17 +48,19 @@ def single_target(rationale: str | None, label: str) -> str:
 
 @dataclass(frozen=True)
 class TaskTexts:
-    label: tuple[str, str]  # (source, target)
+    label: tuple[str, str] | None  # (source, target); None: a rationale-only row, the label task skips it
     rationale: tuple[str, str] | None  # None: no usable rationale, the rationale task skips this example
 
 
-def task_texts(example: Example, method: str, label: str, rationale: str | None) -> TaskTexts:
-    """The training texts for one example. `single` with no rationale falls back to the answer sentence."""
+def task_texts(example: Example, method: str, label: str, rationale: str | None, label_row: bool = True) -> TaskTexts:
+    """The training texts for one example (label_row=False: its rationale part alone). `single` with no rationale
+    falls back to the answer sentence; its one target holds the label, so it always has a label part."""
     source = label_source(example.input)
     if method == "standard":
-        return TaskTexts((source, label), None)
+        return TaskTexts((source, label) if label_row else None, None)
     if method == "dss":
-        return TaskTexts((source, label), (rationale_source(example.input), rationale) if rationale else None)
+        return TaskTexts((source, label) if label_row else None,
+                         (rationale_source(example.input), rationale) if rationale else None)
     if method == "single":
         return TaskTexts((source, single_target(rationale, label)), None)
     raise ValueError(f"unknown method {method!r} (expected one of {', '.join(METHODS)})")
@@ -158,16 +161,16 @@ def pad_rows(rows: list[tuple[list[int], list[int]]], pad_id: int, is_seq2seq: b
 
 
 class TwoTaskCollator:
-    """Batch of encoded examples -> {"label": padded rows, "rationale": padded rows (if any)}."""
+    """Batch of encoded examples -> {"label": padded rows, "rationale": padded rows}; a task whose part no example
+    of the batch has is left out (rationale-only rows have no label part, rows without a rationale no rationale part)."""
 
     def __init__(self, pad_id: int, is_seq2seq: bool):
         self.pad_id, self.is_seq2seq = pad_id, is_seq2seq
 
     def __call__(self, features: list[dict]) -> dict:
-        batch = {"label": pad_rows([(row["label_input_ids"], row["label_labels"]) for row in features],
-                                   self.pad_id, self.is_seq2seq)}
-        rationale_rows = [(row["rationale_input_ids"], row["rationale_labels"]) for row in features
-                          if row["rationale_input_ids"]]
-        if rationale_rows:
-            batch["rationale"] = pad_rows(rationale_rows, self.pad_id, self.is_seq2seq)
+        batch = {}
+        for task in ("label", "rationale"):
+            rows = [(row[f"{task}_input_ids"], row[f"{task}_labels"]) for row in features if row[f"{task}_input_ids"]]
+            if rows:
+                batch[task] = pad_rows(rows, self.pad_id, self.is_seq2seq)
         return batch

@@ -3,10 +3,11 @@
 Pooling both tasks' tokens into one mean would let long rationales swamp short labels; keeping the means
 apart and mixing them with alpha is what the paper's objective says.
 
-A batch with no rationale rows (every example in it lacks a usable rationale) still weights its label loss
-by alpha: the label task's gradient scale then does not depend on which rows a batch happens to hold, and
-the rationale term is simply absent (0) rather than its weight moving to the label task. alpha = 1
-(standard, single) is the label loss alone.
+A task with no target tokens in a batch contributes 0, and the other keeps its own weight: a batch with no
+rationale rows (every example in it lacks a usable rationale) is alpha * L_label, a batch of rationale-only rows
+(extra rationales, train --rationales-per-input all) is (1 - alpha) * L_rationale. A task's gradient scale then
+does not depend on which rows a batch happens to hold, and the mean over no tokens (NaN) is never taken.
+alpha = 1 (standard, single) is the label loss alone.
 """
 
 from __future__ import annotations
@@ -60,14 +61,28 @@ def _shift_right(labels: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
 
 
 def two_task_loss(model: torch.nn.Module, batch: dict, is_seq2seq: bool, alpha: float
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """(loss, label loss, rationale loss); the rationale loss is None for a batch without rationale rows, whose
-    loss is then alpha * label loss (see the module docstring)."""
-    label_loss = task_loss(model, batch["label"], is_seq2seq)
-    if alpha >= 1.0:
-        return label_loss, label_loss, None
-    if "rationale" not in batch:
-        return alpha * label_loss, label_loss, None
-    rationale_loss = task_loss(model, batch["rationale"], is_seq2seq)
-    loss = alpha * label_loss + (1 - alpha) * rationale_loss  # the objective of Distilling step-by-step
+                  ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(loss, label loss, rationale loss); a part is None when the batch has no target tokens for that task (or
+    alpha = 1 makes the rationale part unused), and then contributes 0 (see the module docstring)."""
+    label_loss = task_loss(model, batch["label"], is_seq2seq) if has_targets(batch, "label") else None
+    rationale_loss = None
+    if alpha < 1.0 and has_targets(batch, "rationale"):
+        rationale_loss = task_loss(model, batch["rationale"], is_seq2seq)
+    if label_loss is None and rationale_loss is None:
+        return zero_loss(model), None, None
+    label_term = alpha * label_loss if label_loss is not None else 0.0
+    rationale_term = (1 - alpha) * rationale_loss if rationale_loss is not None else 0.0
+    loss = label_term + rationale_term  # alpha * L_label + (1 - alpha) * L_rationale: Distilling step-by-step
     return loss, label_loss, rationale_loss
+
+
+def has_targets(batch: dict, task: str) -> bool:
+    """Whether the batch holds rows of this task with at least one target token."""
+    return task in batch and bool((batch[task]["labels"] != IGNORE).any())
+
+
+def zero_loss(model: torch.nn.Module) -> torch.Tensor:
+    """0, attached to the graph, for a batch with nothing to learn (dss at alpha = 1 on rationale-only rows):
+    backward then runs and leaves the gradients at 0."""
+    parameter = next(param for param in model.parameters() if param.requires_grad)
+    return parameter.sum() * 0.0

@@ -26,7 +26,8 @@ class TrainSettings:
     hinted: str = option("include", "rationales from extract --rationalize (rows tagged hinted): include or exclude",
                          choices=("include", "exclude"))
     rationales_per_input: str = option("1", "with several kept rationales per input (extract --samples N): 1 (the "
-                                            "first) or all (each its own training row)", choices=("1", "all"))
+                                            "first) or all (each extra one a rationale-only row: the label task still sees "
+                                            "each input once)", choices=("1", "all"))
     fraction: float = option(1.0, "fraction of the training split to use, a seeded subset (nested across sizes)")
     seed: int = option(0, "seed for the data subset, shuffling and initialisation")
     alpha: float = option(0.5, "dss: loss = alpha * L_label + (1 - alpha) * L_rationale")
@@ -34,7 +35,8 @@ class TrainSettings:
                                              "decays to 0 over training)", choices=("constant", "linear"))
     epochs: float = option(5.0, "training epochs (ignored when --max-steps > 0)")
     max_steps: int = option(-1, "optimizer steps; overrides --epochs when > 0")
-    batch_size: int = option(8, "examples per device per step (dss: each brings a label and a rationale row)")
+    batch_size: int = option(8, "training rows per device per step (dss: a row brings a label and a rationale "
+                                "part; an extra rationale, --rationales-per-input all, its rationale part only)")
     grad_accum: int = option(1, "gradient accumulation steps")
     lr: float = option(1e-4, "peak learning rate (AdamW, linear decay)")
     weight_decay: float = option(0.0, "AdamW weight decay")

@@ -102,7 +102,8 @@ def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], Dat
     if settings.test:
         check_test_split(task)
     train_examples, data_report = training_examples(task, settings.labels, settings.fraction, settings.seed,
-                                                    settings.rationales, settings.hinted, settings.rationales_per_input)
+                                                    settings.rationales, settings.hinted, settings.rationales_per_input,
+                                                    settings.method)
     if not train_examples:
         raise DataError(f"no training examples left for {settings.task} (see the data report: {data_report})")
     valid = validation_examples(task, settings)
@@ -157,7 +158,8 @@ def data_record(task: Task, settings: TrainSettings, data_report: DataReport, da
     n_test = len(task.protocol_split("test", with_teacher=False)) if settings.test else None
     return {
         "data": dataclasses.asdict(data_report),
-        "sizes": {"train": len(dataset), "valid": n_valid, "test": n_test,
+        "sizes": {"train": len(dataset), "valid": n_valid, "test": n_test,  # train: rows, as the tasks see them
+                  "label_rows": sum(1 for ids in dataset["label_input_ids"] if ids),
                   "rationale_rows": sum(1 for ids in dataset["rationale_input_ids"] if ids)},
         "rationale_skipped": data_report.no_rationale,
         "truncated": truncation_record(dataset, settings),

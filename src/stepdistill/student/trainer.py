@@ -27,9 +27,9 @@ class TwoTaskTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, label_loss, rationale_loss = two_task_loss(model, inputs, self.is_seq2seq, self.current_alpha())
-        self._parts["label_loss"].append(label_loss.item())
-        if rationale_loss is not None:
-            self._parts["rationale_loss"].append(rationale_loss.item())
+        for name, part in (("label_loss", label_loss), ("rationale_loss", rationale_loss)):
+            if part is not None:  # a batch of rationale-only rows has no label loss, one without rationales none
+                self._parts[name].append(part.item())
         return (loss, None) if return_outputs else loss
 
     def current_alpha(self) -> float:
