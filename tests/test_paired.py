@@ -13,7 +13,7 @@ from stepdistill.errors import DataError
 from stepdistill.experiments.compare import compare_folders
 from stepdistill.experiments.paired import (SeedPair, compare, mcnemar_exact, minimum_detectable_effect,
                                             normal_paired_interval, paired_bootstrap, wilson_interval)
-from stepdistill.experiments.report import summarize, write_report
+from stepdistill.experiments.report import summarize, training_rationales, write_report
 from stepdistill.experiments.runs import student_name, task_name
 
 
@@ -254,3 +254,23 @@ def test_report_on_results_without_test_items(tmp_path):
     results = json.loads((out / "summary.json").read_text())["results"]
     bounds = [bound for entry in results for bound in (entry["test_low"], entry["test_high"])]
     assert bounds == pytest.approx([*wilson_interval(0.5, 40), *wilson_interval(0.25, 40)])
+
+
+def test_report_shows_hinted_rationales_tagged(tmp_path):
+    """The teacher's own rationales come from the first run with a sample, hinted ones from the first run that
+    trained on any (here a later one), each shown as what it is."""
+    out = tmp_path / "sweep"
+    make_sweep(out, "svamp")
+    hinted = [{"input": f"hinted question {index}", "rationale": f"because {index}", "label": str(index),
+               "hinted": True} for index in range(4)]
+    own = [{"input": "own question", "rationale": "the teacher's own reasoning", "label": "7", "hinted": False}]
+    (out / "runs" / "dss-s1" / "rationales_sample.jsonl").write_text(
+        "".join(json.dumps(row) + "\n" for row in own + hinted))
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    shown = training_rationales(rows, out / "runs")
+    assert [(row["rationale"], row["hinted"]) for row in shown] == [
+        ("2 + 2 = 4.", False), ("because 0", True), ("because 1", True), ("because 2", True)]
+    write_report(out)
+    html = (out / "report.html").read_text()
+    assert html.count("hinted rationale (the teacher was given the gold label)") == 3
+    assert "because 2" in html and "because 3" not in html and "own question" not in html

@@ -7,6 +7,7 @@ import pytest
 
 from stepdistill.experiments.sample_task import write_sample_task
 from stepdistill.student.data import training_examples
+from stepdistill.student.dataset import write_rationale_sample
 from stepdistill.student.train import TrainSettings, run_train
 from stepdistill.tasks import get_task
 from stepdistill.teacher.backends import FakeBackend
@@ -101,3 +102,14 @@ def test_run_json_counts_match_the_data(extracted, tmp_path, per_input):
     assert record["sizes"]["rationale_rows"] == record["data"]["rationale_rows"] == want["rationale_rows"]
     assert record["data"]["hinted_rows"] == 0 and record["data"]["hinted_excluded"] > 0
     assert (want["rows"] > len(ids)) == (per_input == "all")  # the extra rows are really there with `all`
+
+
+def test_the_rationale_sample_tags_hinted_rows(extracted, tmp_path):
+    task, folder, _ = extracted
+    built, report = training_examples(get_task(task), "gold", 1.0, 0, str(folder), "include", "all")
+    write_rationale_sample(tmp_path, built, size=2)
+    sample = [json.loads(line) for line in (tmp_path / "rationales_sample.jsonl").read_text().splitlines()]
+    hinted_ids = {t.example.id for t in built if t.hinted}
+    assert [row["hinted"] for row in sample] == [False, False, True, True] and report.hinted_rows >= 2
+    assert all((row["id"] in hinted_ids) == row["hinted"] and row["rationale"].startswith(
+        "Hinted" if row["hinted"] else "Sample") for row in sample)

@@ -121,13 +121,16 @@ def example_predictions(rows: list[dict], runs_dir: Path, limit: int = 5) -> lis
 
 
 def training_rationales(rows: list[dict], runs_dir: Path, limit: int = 3) -> list[dict]:
-    """A few (input, rationale, label) training rows, from the first run that stored its sample."""
-    for row in rows:
-        path = runs_dir / row["run"] / RATIONALES_SAMPLE
-        if path.is_file():
-            return [{"input": item.get("input", ""), "rationale": item.get("rationale", ""),
-                     "label": item.get("label", "")} for _, item in iter_jsonl(path)][:limit]
-    return []
+    """A few (input, rationale, label) training rows: the teacher's own from the first run that stored some, then
+    hinted ones (extract --rationalize: the teacher was given the gold label) from the first run that trained on any."""
+    paths = [runs_dir / row["run"] / RATIONALES_SAMPLE for row in rows]
+    samples = [[item for _, item in iter_jsonl(path)] for path in paths if path.is_file()]
+    shown = []
+    for hinted in (False, True):
+        rows_of_kind = ([item for item in sample if bool(item.get("hinted")) == hinted] for sample in samples)
+        shown += next((found for found in rows_of_kind if found), [])[:limit]
+    return [{"input": item.get("input", ""), "rationale": item.get("rationale", ""), "label": item.get("label", ""),
+             "hinted": bool(item.get("hinted"))} for item in shown]
 
 
 def run_records(rows: list[dict], runs_dir: Path) -> dict[str, dict]:

@@ -66,8 +66,11 @@ def data_hashes(task, settings: TrainSettings) -> dict[str, str]:
 
 
 def write_rationale_sample(out: Path, train_examples: list[TrainingExample], size: int = 5) -> None:
-    """A few of the (input, rationale, label) rows the run trained on, so a report can show them."""
-    with_rationale = [item for item in train_examples if item.rationale][:size]
+    """A few of the (input, rationale, label) rows the run trained on, so a report can show them: the first `size`
+    of the teacher's own rationales, then the first `size` hinted ones (extract --rationalize), tagged `hinted`."""
+    with_rationale = [item for item in train_examples if item.rationale]
+    chosen = [item for item in with_rationale if not item.hinted][:size] + \
+        [item for item in with_rationale if item.hinted][:size]
     write_jsonl(out / RATIONALE_SAMPLE_FILE, [{"id": item.example.id, "input": item.example.input,
-                                              "rationale": item.rationale, "label": item.label}
-                                             for item in with_rationale])
+                                              "rationale": item.rationale, "label": item.label, "hinted": item.hinted}
+                                             for item in chosen])
