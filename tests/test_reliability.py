@@ -212,6 +212,18 @@ def _cli_cases(tmp: Path, data_dir: Path) -> dict:
         "empty-split": (["eval", "--model", str(tmp / "run"), "--task", f"jsonl:{empty}"], "empty file"),
         "eval-batch-size": (["eval", "--model", str(tmp / "run"), "--batch-size", "-1"], "--batch-size must be"),
         "eval-limit": (["eval", "--model", str(tmp / "run"), "--limit", "-1"], "--limit must be"),
+        # --out is checked before the task, the model or an endpoint is touched (the run folder here holds no model)
+        "eval-out-no-folder": (["eval", "--model", str(tmp / "run"), "--out", str(tmp / "no" / "p.jsonl")],
+                               f"its folder {tmp / 'no'} does not exist"),
+        "eval-out-under-a-file": (["eval", "--model", str(tmp / "run"), "--out", str(tmp / "a-file" / "p.jsonl")],
+                                  "is not a folder"),
+        "eval-out-is-a-folder": (["eval", "--model", str(tmp / "run"), "--out", str(tmp)], "is a folder"),
+        "eval-out-unwritable": (["eval", "--model", str(tmp / "run"), "--out", "/proc/p.jsonl"],
+                                "cannot write in /proc"),  # refused even to root
+        "eval-endpoint-out": (["eval", "--endpoint", "http://127.0.0.1:9/v1", "--task", "svamp", "--data-dir",
+                               str(data_dir), "--out", str(tmp / "no" / "p.jsonl")], "does not exist"),
+        "predict-no-input": (["predict", "--model", str(tmp / "run"), "--input", str(tmp / "none.jsonl")],
+                             "none.jsonl: file not found"),
         "nothing-to-train": (["train", *svamp, "--max-steps", "0", "--epochs", "0", "--out", str(tmp / "o4")],
                              "nothing to train"),
         "grad-accum": (["train", *svamp, "--grad-accum", "0", "--out", str(tmp / "o5")], "--grad-accum must be"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -63,6 +64,24 @@ def require(obj: dict, field: str, where: str, types: type | tuple[type, ...] = 
         names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
         raise DataError(f"{where}: field '{field}' should be {names}, got {type(value).__name__}")
     return value
+
+
+def check_writable_file(path: str | Path, option: str = "--out") -> Path:
+    """Before any work: `path` can be written (write_jsonl / write_json create a file beside it, then rename).
+    A real probe file, not os.access: root passes os.access everywhere, even where the filesystem refuses."""
+    path = Path(path)
+    folder = path.parent
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; {option} needs a file name")
+    if not folder.is_dir():
+        missing = "is not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"{path}: its folder {folder} {missing}; create it or choose another {option}")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as error:
+        raise DataError(f"{path}: cannot write in {folder} ({error.strerror}); choose another {option}") from None
+    return path
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:

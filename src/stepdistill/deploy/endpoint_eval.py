@@ -11,12 +11,11 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from ..errors import DataError
-from ..jsonio import write_jsonl
+from ..jsonio import check_writable_file, write_jsonl
 from ..tasks.base import Example
 
 
@@ -75,6 +74,7 @@ def cmd_eval_endpoint(args) -> int:
     if not args.task:
         raise DataError("--endpoint needs --task (there is no run folder to read it from)")
     task = get_task(args.task, args.data_dir)
+    out = check_writable_file(args.out or f"predictions_endpoint_{task.name}_{args.split}.jsonl")
     examples = task.protocol_split(args.split, with_teacher=False)[: args.limit or None]
     client = make_client(args.endpoint)
     try:
@@ -83,7 +83,6 @@ def cmd_eval_endpoint(args) -> int:
     except openai.APIError as error:
         raise DataError(f"{args.endpoint}: {error}") from error
     accuracy = score_predictions(task, examples, rows)
-    out = Path(args.out or f"predictions_endpoint_{task.name}_{args.split}.jsonl")
     write_jsonl(out, rows)
     latencies = sorted(row["latency_ms"] for row in rows)
     result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),

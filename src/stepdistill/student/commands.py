@@ -10,7 +10,7 @@ from pathlib import Path
 from ..cliargs import add_settings_arguments, settings_from_args
 from ..deploy.endpoint_eval import add_endpoint_arguments
 from ..errors import DataError
-from ..jsonio import iter_jsonl, write_jsonl
+from ..jsonio import check_writable_file, iter_jsonl, write_jsonl
 from .runfile import run_settings
 from .settings import TrainSettings
 from ..tasks.spec import add_task_options, task_from_args
@@ -60,6 +60,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .models import load_trained
 
     check_generation_args(args)
+    out = check_writable_file(args.out or Path(args.model) / "predictions.jsonl")
     settings, generation = _generation(args)
     task_spec = task_from_args(args) or (settings.task if settings else None)  # a run's spec holds its column options
     if not task_spec:
@@ -73,7 +74,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     student = load_trained(args.model)
     rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale, **generation)
     accuracy = score_predictions(task, examples, rows)
-    out = Path(args.out) if args.out else Path(args.model) / "predictions.jsonl"
     write_jsonl(out, rows)
     result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),
               "method": generation["method"], "protocol": task.protocol, "predictions": str(out)}
@@ -124,7 +124,8 @@ def register(sub) -> None:
     evaluate.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
     evaluate.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: the run's setting)")
     evaluate.add_argument("--with-rationale", action="store_true", help="also generate each rationale (slower)")
-    evaluate.add_argument("--out", help="predictions file (default: RUN/predictions.jsonl)")
+    evaluate.add_argument("--out", help="predictions file, in an existing folder (default: RUN/predictions.jsonl; "
+                                        "with --endpoint: predictions_endpoint_TASK_SPLIT.jsonl)")
     evaluate.add_argument("--json", action="store_true", help="print a JSON object")
     add_endpoint_arguments(evaluate)
     evaluate.set_defaults(func=cmd_eval)
