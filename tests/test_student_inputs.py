@@ -1,5 +1,6 @@
 """What is cut from long inputs and targets, the `single` answer, the loss of batches without rationale rows or
-with rationale-only rows (each task a mean over its own tokens, computed by hand here), and batched generation against one-at-a-time generation (tiny random students, seconds)."""
+with rationale-only rows (each task a mean over its own tokens, computed by hand here), and batched generation
+against one-at-a-time generation (tiny random students, seconds)."""
 
 import pytest
 import torch

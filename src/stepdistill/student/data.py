@@ -80,7 +80,7 @@ def attach_extracted(examples: list[Example], folder: str | Path, hinted: str = 
 
 
 def input_rows(example: Example, label: str, kept_rows: list[dict] | None, per_input: str,
-                   method: str = "dss") -> list[TrainingExample]:
+               method: str = "dss") -> list[TrainingExample]:
     """The training rows of one input: its label with its first rationale, and with per_input="all" one more row
     per further kept rationale (rationale-only for dss, a full row for single, none for standard)."""
     if kept_rows is None:  # released completions, or nothing extracted for this input
@@ -114,8 +114,7 @@ def training_examples(task: Task, labels: str, fraction: float, seed: int, ratio
             no_teacher_label += 1
             continue
         used += 1
-        rows += input_rows(ex, label, kept_by_id.get(ex.id) if rationales else None, rationales_per_input,
-                               method)
+        rows += input_rows(ex, label, kept_by_id.get(ex.id) if rationales else None, rationales_per_input, method)
     with_rationale = [t for t in rows if t.rationale is not None]
     report = DataReport(pool=len(pool), selected=len(selected), used=used, no_teacher_label=no_teacher_label,
                         no_rationale=used - len({t.example.id for t in with_rationale}), rows=len(rows),

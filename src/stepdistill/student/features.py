@@ -2,8 +2,8 @@
 
 Each training example yields a label row `[label] x -> y` and, for `dss`, a rationale row
 `[rationale] x -> r`; an extra rationale of an input (train --rationales-per-input all) yields the rationale row
-alone, so a batch may hold fewer label rows than rationale rows, or none. The two tasks are padded separately (their lengths differ a lot: a label is a few
-tokens, a rationale dozens), so neither pays for the other's padding.
+alone, so a batch may hold fewer label rows than rationale rows, or none. The two tasks are padded separately
+(their lengths differ a lot: a label is a few tokens, a rationale dozens), so neither pays for the other's padding.
 
 Decoder-only students see `prompt + target + EOS`. Prompt and target are tokenised apart and joined as ids,
 so the boundary is exact, and the prompt's positions carry no loss (label -100). Batches are left-padded:
@@ -162,7 +162,8 @@ def pad_rows(rows: list[tuple[list[int], list[int]]], pad_id: int, is_seq2seq: b
 
 class TwoTaskCollator:
     """Batch of encoded examples -> {"label": padded rows, "rationale": padded rows}; a task whose part no example
-    of the batch has is left out (rationale-only rows have no label part, rows without a rationale no rationale part)."""
+    of the batch has is left out (rationale-only rows have no label part, rows without a rationale no rationale
+    part)."""
 
     def __init__(self, pad_id: int, is_seq2seq: bool):
         self.pad_id, self.is_seq2seq = pad_id, is_seq2seq
