@@ -176,7 +176,7 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
         send = submit_batches if settings.batch_submit else _send_missing
         stats, request_seconds = send(settings, plan, backend, store, known, prices)
         tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
-        rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally)
+        rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally, prices)
         manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
                              counts={"cache_hits": len(known), "stats": stats, "tally": tally,
                                      "rationalized": rationalized},
@@ -254,18 +254,19 @@ def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend
 
 
 def _rationalize(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store, out: Path,
-                 stats: RunStats, tally: Tally) -> dict | None:
+                 stats: RunStats, tally: Tally, prices: Prices) -> dict | None:
     """--rationalize: hinted second requests for the inputs the teacher got wrong (teacher/rationalize.py)."""
     if not settings.rationalize:
         return None
     hints = HintRequests.build(settings, inputs.task, inputs.examples, plan.builder, backend, store)
-    return rationalize(hints, out / RATIONALES_FILE, settings, stats, tally)
+    return rationalize(hints, out / RATIONALES_FILE, settings, stats, tally, prices)
 
 
 def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
               teacher: str | None, prices: Prices, counts: dict, seconds: dict) -> dict:
     """What was asked, of whom, what came back, and what it cost: written last into OUT."""
     stats, summary, builder = counts["stats"], counts["tally"].summary(), plan.builder
+    held_back = bool(stats.not_sent) or bool((counts["rationalized"] or {}).get("not_sent"))  # main or hinted pass
     task, split = inputs.task, inputs.split
     return {
         "stage": "extract",
@@ -281,7 +282,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
         "failed": len(stats.errors), "not_sent": len(stats.not_sent), "completions_cut": stats.cut,
-        "stopped_by_budget": bool(stats.not_sent),
+        "stopped_by_budget": held_back,
         **{name: summary[name] for name in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors",
                                             "teacher_accuracy")},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens,
@@ -289,7 +290,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "tokens_all_runs": store.totals(),
         "cost": cost_summary(prices, {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
                              store.totals()),
-        "stopped_by_cost": bool(stats.not_sent) and settings.max_cost is not None,
+        "stopped_by_cost": held_back and settings.max_cost is not None,
         "batch_submit": settings.batch_submit,
         "seconds": round(seconds["total"], 3),
         "request_seconds": round(seconds["requests"], 3),

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..jsonio import iter_jsonl, write_json
 from .backends import Backend, Sampling, make_backend
 from .cache import open_store, request_key
+from .cost import Prices
 from .output import FAILED, NOT_SENT, UNPARSABLE, WRONG, Tally, make_row
 from .plan import prompt_builder
 from .prompts import PromptBuilder, hinted_spec, prompt_values
@@ -80,9 +81,10 @@ def read_groups(path: Path):
         yield group[0]["id"], group
 
 
-def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally: Tally) -> dict:
+def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally: Tally, prices: Prices) -> dict:
     """Send the hinted requests, rewrite `rows_path` with the hinted rows, update `tally`; return the
-    counts for the manifest (`settings` are the ExtractSettings; `main_stats` the main pass's RunStats)."""
+    counts for the manifest (`settings` are the ExtractSettings; `main_stats` the main pass's RunStats;
+    `prices` those of the run, for --max-cost)."""
     by_id = {ex.id: ex for ex in req.examples}
     chosen = [by_id[i] for i, rows in read_groups(rows_path) if needs_hint(rows)]
     builder = req.builder
@@ -92,7 +94,7 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
 
     keys = {ex.id: request_key(req.backend.name, req.backend.model, render(ex), req.params.as_dict(), 0,
                                ex.id if req.backend.per_example else None) for ex in chosen}
-    stats = _send(req, chosen, keys, render, settings, main_stats)
+    stats = _send(req, chosen, keys, render, settings, main_stats, prices)
     answers = req.store.get_many(set(keys.values()))
     if req.own_store:
         req.store.close()
@@ -109,22 +111,24 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
     return {"tried": len(chosen), "answered": sum(r["completion"] is not None for r in hinted_rows.values()),
             "kept": counts["kept"], "replaced": counts["replaced"],
             "requests_sent": stats.requests_sent, "failed": len(stats.errors), "not_sent": len(stats.not_sent),
-            "tokens": stats.prompt_tokens + stats.completion_tokens, "prompt_hash": builder.hash,
+            "tokens": stats.prompt_tokens + stats.completion_tokens,
+            "cost_usd": _round(prices.cost(stats.prompt_tokens, stats.completion_tokens)), "prompt_hash": builder.hash,
             "teacher": f"{req.backend.name}:{req.backend.model}",
             "examples_file": EXAMPLES_FILE}
 
 
-def _send(req: HintRequests, chosen, keys, render, settings, main_stats):
-    """The hinted requests the cache lacks, through the same runner and limits as the main pass."""
+def _send(req: HintRequests, chosen, keys, render, settings, main_stats, prices: Prices):
+    """The hinted requests the cache lacks, through the same runner and limits as the main pass; the
+    token budget and the cost cap are the run's, so the hinted pass gets what the main pass left."""
     from tqdm.auto import tqdm
 
     known = req.store.known(set(keys.values()))
     jobs = [Job(keys[ex.id], lambda ex=ex: render(ex), req.params, ex.id) for ex in chosen if keys[ex.id] not in known]
-    budget = None if settings.max_tokens_budget is None else max(
-        0, settings.max_tokens_budget - main_stats.prompt_tokens - main_stats.completion_tokens)
+    token_budget, cost_budget = left_over(settings, main_stats, prices)
     bar = tqdm(total=len(chosen), initial=len(chosen) - len(jobs), unit="req", desc="rationalize (hinted)",
                disable=not settings.progress, dynamic_ncols=True, file=sys.stderr)
-    runner = Runner.from_settings(settings, req.backend, req.store, bar=bar, token_budget=budget)
+    runner = Runner.from_settings(settings, req.backend, req.store, bar=bar, token_budget=token_budget,
+                                  cost_budget=cost_budget, prices=prices)
 
     async def fetch():
         try:
@@ -136,6 +140,19 @@ def _send(req: HintRequests, chosen, keys, render, settings, main_stats):
         return asyncio.run(fetch())
     finally:
         bar.close()
+
+
+def left_over(settings, main_stats, prices: Prices) -> tuple[int | None, float | None]:
+    """What --max-tokens-budget and --max-cost leave after the main pass (None: no cap)."""
+    spent_tokens = main_stats.prompt_tokens + main_stats.completion_tokens
+    tokens = None if settings.max_tokens_budget is None else max(0, settings.max_tokens_budget - spent_tokens)
+    spent_cost = prices.cost(main_stats.prompt_tokens, main_stats.completion_tokens) or 0.0
+    cost = None if settings.max_cost is None else max(0.0, settings.max_cost - spent_cost)
+    return tokens, cost
+
+
+def _round(cost: float | None) -> float | None:
+    return None if cost is None else round(cost, 6)
 
 
 def _rewrite(rows_path: Path, hinted_rows: dict, tally: Tally) -> dict:
