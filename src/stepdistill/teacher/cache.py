@@ -15,7 +15,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..errors import DataError
 from .backends import Completion
@@ -146,18 +146,29 @@ class Cache:
         return self.db.execute("SELECT AVG(completion_tokens) FROM answers WHERE model = ? AND completion_tokens > 0",
                                (model,)).fetchone()[0]
 
-    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> list[tuple[str, ...]] | None:
-        """The keys of a plan met before (plan.py), or None."""
-        row = self.db.execute("SELECT keys FROM plans WHERE id = ?", (plan_id,)).fetchone()
-        if row is None or len(row[0]) != inputs * samples * 32:
+    def plan_keys(self, plan_id: str, inputs: int, samples: int,
+                  chunk: int = 1000) -> Iterator[list[tuple[str, ...]]] | None:
+        """The keys of a plan met before (plan.py), `chunk` inputs at a time, or None."""
+        row = self.db.execute("SELECT rowid, length(keys) FROM plans WHERE id = ?", (plan_id,)).fetchone()
+        if row is None or row[1] != inputs * samples * 32:
             return None
-        blob, width = row[0], 32 * samples
-        return [tuple(blob[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
-                for start in range(0, len(blob), width)]
+        return self._plan_chunks(row[0], samples, chunk)
 
-    def remember_plan(self, plan_id: str, keys: list[tuple[str, ...]]) -> None:
-        blob = b"".join(bytes.fromhex(key) for row_keys in keys for key in row_keys)
-        self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", (plan_id, blob, time.time()))
+    def _plan_chunks(self, rowid: int, samples: int, chunk: int) -> Iterator[list[tuple[str, ...]]]:
+        width = 32 * samples
+        with self.db.blobopen("plans", "keys", rowid, readonly=True) as blob:  # read in pieces, never whole
+            while data := blob.read(width * chunk):
+                yield [tuple(data[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
+                       for start in range(0, len(data), width)]
+
+    def remember_plan(self, plan_id: str, size: int, pieces: Iterable[bytes]) -> None:
+        """Store a plan's keys (`size` bytes, written piece by piece); all or nothing."""
+        with self.transaction():
+            rowid = self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, zeroblob(?), ?)",
+                                    (plan_id, size, time.time())).lastrowid
+            with self.db.blobopen("plans", "keys", rowid) as blob:
+                for piece in pieces:
+                    blob.write(piece)
 
     def start_run(self, out: str) -> int:
         return self.db.execute("INSERT INTO runs (started, out) VALUES (?, ?)", (time.time(), out)).lastrowid
@@ -219,7 +230,7 @@ class MemoryStore:
     def plan_keys(self, plan_id: str, inputs: int, samples: int) -> None:
         return None
 
-    def remember_plan(self, plan_id: str, keys: list) -> None:
+    def remember_plan(self, plan_id: str, size: int, pieces) -> None:
         pass
 
     def close(self) -> None:

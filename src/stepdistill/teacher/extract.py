@@ -171,16 +171,15 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     with extraction_locks(Path(settings.out), _cache_path(settings) if backend.cacheable else None), \
             open_store(backend, _cache_path(settings)) as store:  # a damaged cache stops here, OUT untouched
         out = _unfinished_folder(settings.out)
-        plan = _plan(settings, inputs, backend, store)
-        known = store.known(plan.first_use)
-        send = submit_batches if settings.batch_submit else _send_missing
-        stats, request_seconds = send(settings, plan, backend, store, known, prices)
-        tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
-        rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally, prices)
-        manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
-                             counts={"cache_hits": len(known), "stats": stats, "tally": tally,
-                                     "rationalized": rationalized},
-                             seconds={"total": time.perf_counter() - started, "requests": request_seconds})
+        with _plan(settings, inputs, backend, store) as plan:
+            plan.check_cache(store)
+            send = submit_batches if settings.batch_submit else _send_missing
+            stats, request_seconds = send(settings, plan, backend, store, prices)
+            tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
+            rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally, prices)
+            manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
+                                 counts={"stats": stats, "tally": tally, "rationalized": rationalized},
+                                 seconds={"total": time.perf_counter() - started, "requests": request_seconds})
         write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
     return manifest
 
@@ -194,7 +193,7 @@ def _make_backend(settings: ExtractSettings, released: dict | None) -> Backend:
 
 def _plan(settings: ExtractSettings, inputs: Inputs, backend: Backend, store) -> RequestPlan:
     builder = prompt_builder(settings, inputs.task.name, backend)
-    return RequestPlan(inputs.examples, builder, sampling(settings, builder), backend,
+    return RequestPlan(inputs, builder, sampling(settings, builder), backend,
                        label=f"{inputs.task.name}/{inputs.split}", memo=store)
 
 
@@ -203,20 +202,19 @@ def _without_requests(settings: ExtractSettings, inputs: Inputs, backend: Backen
     request is sent and OUT gets no rationales file."""
     cache_path = _cache_path(settings)
     if settings.import_results:
-        with extraction_locks(Path(settings.out), cache_path), open_store(backend, cache_path) as store:
-            plan = _plan(settings, inputs, backend, store)
+        with extraction_locks(Path(settings.out), cache_path), open_store(backend, cache_path) as store, \
+                _plan(settings, inputs, backend, store) as plan:
             return {"mode": "import", **import_results(settings.import_results, plan, store, backend,
                                                              settings.max_completion_chars)}
     store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
-    with store:
-        plan = _plan(settings, inputs, backend, store)
-        known = store.known(plan.first_use)
+    with store, _plan(settings, inputs, backend, store) as plan:
+        plan.check_cache(store)
         counter = make_counter(settings.tokenizer, backend)
         completion_each = store.mean_completion_tokens(backend.model) or settings.max_tokens
         if settings.estimate:
-            return {"mode": "estimate", **estimate(plan, known, counter, completion_each, prices)}
+            return {"mode": "estimate", **estimate(plan, store, counter, completion_each, prices)}
         return {"mode": "export", "folder": settings.export_requests,
-                **export_requests(Path(settings.export_requests), plan, known, backend, counter, completion_each, prices)}
+                **export_requests(Path(settings.export_requests), plan, store, backend, counter, completion_each, prices)}
 
 
 def _cache_path(settings: ExtractSettings) -> Path:
@@ -230,21 +228,21 @@ def _unfinished_folder(out: str) -> Path:
     return folder
 
 
-def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend, store, known: set[str],
+def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend, store,
                   prices: Prices) -> tuple[RunStats, float]:
     """Send every request the cache cannot answer (runner.py); the run is logged in the cache."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(plan.first_use), initial=len(known), unit="req",
+    bar = tqdm(total=plan.requests, initial=plan.cache_hits, unit="req",
                desc=f"extract {plan.label}", disable=not settings.progress,
                dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
     runner = Runner.from_settings(settings, backend, store, bar=bar, token_budget=settings.max_tokens_budget,
                                   cost_budget=settings.max_cost, prices=prices)
-    runner.cache_hits = len(known)
+    runner.cache_hits = plan.cache_hits
     run_id = store.start_run(settings.out)
     started = time.perf_counter()
     try:
-        asyncio.run(_fetch(runner, plan.pending(known), backend))
+        asyncio.run(_fetch(runner, plan.pending(store), backend))
     finally:
         bar.close()
         stats = runner.stats
@@ -258,7 +256,7 @@ def _rationalize(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, b
     """--rationalize: hinted second requests for the inputs the teacher got wrong (teacher/rationalize.py)."""
     if not settings.rationalize:
         return None
-    hints = HintRequests.build(settings, inputs.task, inputs.examples, plan.builder, backend, store)
+    hints = HintRequests.build(settings, inputs.task, inputs, plan.builder, backend, store)
     return rationalize(hints, out / RATIONALES_FILE, settings, stats, tally, prices)
 
 
@@ -279,7 +277,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "exemplars": len(builder.spec.exemplars) if builder else None,
         "sampling": {name: value for name, value in plan.params[0].as_dict().items() if name != "seed"},
         "samples": settings.samples, "keep": settings.keep, "rationalize": counts.get("rationalized"),
-        "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
+        "inputs": inputs.count, "requests": plan.requests, "cache_hits": plan.cache_hits,
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
         "failed": len(stats.errors), "not_sent": len(stats.not_sent), "completions_cut": stats.cut,
         "stopped_by_budget": held_back,
@@ -306,18 +304,17 @@ _ROW_JSON = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every
 
 
 def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, keep: str) -> Tally:
-    """One row per input and sample, in input order, written atomically; answers are read back from the
-    store a thousand inputs at a time, so that they are never all in memory."""
+    """One row per input and sample, in input order, written atomically; inputs, keys and answers are
+    read a chunk of inputs at a time (plan.walk), so that they are never all in memory."""
     tally = Tally()
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as file:
-        for start in range(0, len(plan.examples), 1000):
-            chunk = range(start, min(start + 1000, len(plan.examples)))
-            answers = store.get_many({key for index in chunk for key in plan.keys[index]})
-            for index in chunk:
-                rows = [make_row(task, plan.examples[index], sample, answers.get(key),
+        for chunk, keys in plan.walk():
+            answers = store.get_many({key for row in keys for key, _ in row})
+            for example, row in zip(chunk, keys):
+                rows = [make_row(task, example, sample, answers.get(key),
                                  None if key in answers else _why_unanswered(key, stats))
-                        for sample, key in enumerate(plan.keys[index])]
+                        for sample, (key, _) in enumerate(row)]
                 for row, reason in zip(rows, mark_kept(task, rows, keep)):
                     tally.add(row, reason)
                     file.write(_ROW_JSON(row) + "\n")
