@@ -46,7 +46,7 @@ from .cache import MemoryStore, open_store
 from .cost import Prices, cost_summary, load_prices
 from .locks import extraction_locks
 from .recover import recover_cache
-from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
+from .output import KEEP_CHOICES, MANIFEST_FILE, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
 from .runner import Runner, RunStats
 from .tokens import make_counter
@@ -279,7 +279,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "samples": settings.samples, "keep": settings.keep, "rationalize": counts.get("rationalized"),
         "inputs": inputs.count, "requests": plan.requests, "cache_hits": plan.cache_hits,
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
-        "failed": len(stats.errors), "not_sent": len(stats.not_sent), "completions_cut": stats.cut,
+        "failed": len(stats.errors), "not_sent": stats.not_sent, "completions_cut": stats.cut,
         "stopped_by_budget": held_back,
         **{name: summary[name] for name in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors",
                                             "teacher_accuracy")},
@@ -313,17 +313,13 @@ def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, kee
             answers = store.get_many({key for row in keys for key, _ in row})
             for example, row in zip(chunk, keys):
                 rows = [make_row(task, example, sample, answers.get(key),
-                                 None if key in answers else _why_unanswered(key, stats))
+                                 None if key in answers else stats.why_unanswered(key))
                         for sample, (key, _) in enumerate(row)]
                 for row, reason in zip(rows, mark_kept(task, rows, keep)):
                     tally.add(row, reason)
                     file.write(_ROW_JSON(row) + "\n")
     tmp.replace(path)
     return tally
-
-
-def _why_unanswered(key: str, stats: RunStats) -> str:
-    return stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
 
 
 async def _fetch(runner: Runner, jobs, backend: Backend):

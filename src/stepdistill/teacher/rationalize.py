@@ -114,7 +114,7 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
             req.store.close()
     write_json(rows_path.parent / EXAMPLES_FILE, counts.pop("examples"))
     return {"tried": tried, **counts,
-            "requests_sent": stats.requests_sent, "failed": len(stats.errors), "not_sent": len(stats.not_sent),
+            "requests_sent": stats.requests_sent, "failed": len(stats.errors), "not_sent": stats.not_sent,
             "tokens": stats.prompt_tokens + stats.completion_tokens,
             "cost_usd": _round(prices.cost(stats.prompt_tokens, stats.completion_tokens)),
             "prompt_hash": req.builder.hash, "teacher": f"{req.backend.name}:{req.backend.model}",
@@ -189,8 +189,7 @@ def _hinted_row(req: HintRequests, example, samples: int, stats) -> dict:
     prompt = req.prompt(example)
     key = req.key(example, prompt)
     answer = req.store.get_many([key]).get(key)
-    error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
-    row = make_row(req.task, example, samples, answer, None if answer is not None else error)
+    row = make_row(req.task, example, samples, answer, None if answer is not None else stats.why_unanswered(key))
     row["hinted"] = True
     row["kept"] = bool(row["correct"]) and bool((row["rationale"] or "").strip())  # not the hint alone
     return row
