@@ -227,7 +227,7 @@ class MemoryStore:
     def mean_completion_tokens(self, model: str) -> None:
         return None
 
-    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> None:
+    def plan_keys(self, plan_id: str, inputs: int, samples: int, chunk: int = 1000) -> None:
         return None
 
     def remember_plan(self, plan_id: str, size: int, pieces) -> None:

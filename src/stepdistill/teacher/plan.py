@@ -2,8 +2,9 @@
 each named by its cache key.
 
 The key is all that identifies a request: the live run, an exported Batch API file (`custom_id`), an
-imported results file and the cost estimate all meet on it. Prompts are rendered when needed (for the
-key, for a request), never held for every input at once.
+imported results file and the cost estimate all meet on it. Memory does not grow with the inputs: they
+are read a chunk at a time (a user's rows lazily from their file), the keys and ids live in a temporary
+SQLite database (keyindex.py), and prompts are rendered when needed (for the key, for a request).
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ class Inputs:
         examples = iter(self.held) if self.held is not None else self.task.stream(self.split, self.with_teacher)
         return islice(examples, self.limit) if self.limit else examples
 
-    def chunks(self, size: int = CHUNK) -> Iterator[list]:
+    def chunks(self) -> Iterator[list]:
         examples = iter(self)
-        while chunk := list(islice(examples, size)):
+        while chunk := list(islice(examples, CHUNK)):
             yield chunk
 
 
@@ -141,7 +142,7 @@ class RequestPlan:
         self.cache_hits = 0  # distinct keys the store answered before this run (check_cache)
         param_dicts = [one.as_dict() for one in params]  # once, not per input: asdict() is slow
         plan_id = self._identity(backend, param_dicts) if memo is not None else None
-        remembered = memo.plan_keys(plan_id, inputs.count, len(params)) if plan_id else None
+        remembered = memo.plan_keys(plan_id, inputs.count, len(params), CHUNK) if plan_id else None
         for rows in remembered or (self._keys_of(chunk, backend, param_dicts) for chunk in inputs.chunks()):
             self.index.add(rows)
         if self.index.inputs != inputs.count:
