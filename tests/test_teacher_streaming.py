@@ -102,3 +102,14 @@ def test_seen_ids_finds_a_repeat_within_and_across_additions():
     assert ids.add(["z", "x"]) == "x"
     assert ids.add(["w", "w"]) == "w"
     ids.close()
+
+
+def test_a_remembered_plan_is_read_back_whatever_its_pieces(tmp_path):
+    from stepdistill.teacher.cache import Cache
+
+    keys = [bytes([n]) * 32 for n in range(6)]  # three inputs, two samples each
+    with Cache(tmp_path / "c.sqlite") as cache:
+        cache.remember_plan("p", [keys[0] + keys[1] + keys[2], keys[3], keys[4] + keys[5]])  # an input straddles
+        rows = [row for piece in cache.plan_keys("p", 3, 2) for row in piece]
+        assert rows == [(keys[0].hex(), keys[1].hex()), (keys[2].hex(), keys[3].hex()), (keys[4].hex(), keys[5].hex())]
+        assert cache.plan_keys("p", 4, 2) is None and cache.plan_keys("q", 3, 2) is None  # another size, another plan

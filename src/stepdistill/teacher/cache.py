@@ -37,11 +37,14 @@ CREATE TABLE IF NOT EXISTS failures (
     source TEXT,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS plans (
-    id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS plan_keys (
+    plan TEXT NOT NULL,
+    piece INTEGER NOT NULL,
     keys BLOB NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    PRIMARY KEY (plan, piece)
 );
+DROP TABLE IF EXISTS plans;  -- the plan memo's former form, one blob per plan: read whole, so replaced
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL,
@@ -146,29 +149,28 @@ class Cache:
         return self.db.execute("SELECT AVG(completion_tokens) FROM answers WHERE model = ? AND completion_tokens > 0",
                                (model,)).fetchone()[0]
 
-    def plan_keys(self, plan_id: str, inputs: int, samples: int,
-                  chunk: int = 1000) -> Iterator[list[tuple[str, ...]]] | None:
-        """The keys of a plan met before (plan.py), `chunk` inputs at a time, or None."""
-        row = self.db.execute("SELECT rowid, length(keys) FROM plans WHERE id = ?", (plan_id,)).fetchone()
-        if row is None or row[1] != inputs * samples * 32:
-            return None
-        return self._plan_chunks(row[0], samples, chunk)
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> Iterator[list[tuple[str, ...]]] | None:
+        """The keys of a plan met before (plan.py), a piece at a time, or None."""
+        size = self.db.execute("SELECT COALESCE(SUM(length(keys)), 0) FROM plan_keys WHERE plan = ?",
+                               (plan_id,)).fetchone()[0]
+        return self._plan_pieces(plan_id, samples) if size and size == inputs * samples * 32 else None
 
-    def _plan_chunks(self, rowid: int, samples: int, chunk: int) -> Iterator[list[tuple[str, ...]]]:
-        width = 32 * samples
-        with self.db.blobopen("plans", "keys", rowid, readonly=True) as blob:  # read in pieces, never whole
-            while data := blob.read(width * chunk):
-                yield [tuple(data[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
-                       for start in range(0, len(data), width)]
+    def _plan_pieces(self, plan_id: str, samples: int) -> Iterator[list[tuple[str, ...]]]:
+        width, rest = 32 * samples, b""
+        for (piece,) in self.db.execute("SELECT keys FROM plan_keys WHERE plan = ? ORDER BY piece", (plan_id,)):
+            data = rest + piece
+            whole = len(data) - len(data) % width  # an input's keys may straddle two pieces
+            rest = data[whole:]
+            yield [tuple(data[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
+                   for start in range(0, whole, width)]
 
-    def remember_plan(self, plan_id: str, size: int, pieces: Iterable[bytes]) -> None:
-        """Store a plan's keys (`size` bytes, written piece by piece); all or nothing."""
+    def remember_plan(self, plan_id: str, pieces: Iterable[bytes]) -> None:
+        """Store a plan's keys (32 bytes each, in order), piece by piece; all or nothing."""
+        created = time.time()
         with self.transaction():
-            rowid = self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, zeroblob(?), ?)",
-                                    (plan_id, size, time.time())).lastrowid
-            with self.db.blobopen("plans", "keys", rowid) as blob:
-                for piece in pieces:
-                    blob.write(piece)
+            self.db.execute("DELETE FROM plan_keys WHERE plan = ?", (plan_id,))
+            self.db.executemany("INSERT INTO plan_keys VALUES (?, ?, ?, ?)",
+                                ((plan_id, number, piece, created) for number, piece in enumerate(pieces)))
 
     def start_run(self, out: str) -> int:
         return self.db.execute("INSERT INTO runs (started, out) VALUES (?, ?)", (time.time(), out)).lastrowid
@@ -227,10 +229,10 @@ class MemoryStore:
     def mean_completion_tokens(self, model: str) -> None:
         return None
 
-    def plan_keys(self, plan_id: str, inputs: int, samples: int, chunk: int = 1000) -> None:
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> None:
         return None
 
-    def remember_plan(self, plan_id: str, size: int, pieces) -> None:
+    def remember_plan(self, plan_id: str, pieces) -> None:
         pass
 
     def close(self) -> None:

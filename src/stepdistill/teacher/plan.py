@@ -142,14 +142,14 @@ class RequestPlan:
         self.cache_hits = 0  # distinct keys the store answered before this run (check_cache)
         param_dicts = [one.as_dict() for one in params]  # once, not per input: asdict() is slow
         plan_id = self._identity(backend, param_dicts) if memo is not None else None
-        remembered = memo.plan_keys(plan_id, inputs.count, len(params), CHUNK) if plan_id else None
+        remembered = memo.plan_keys(plan_id, inputs.count, len(params)) if plan_id else None
         for rows in remembered or (self._keys_of(chunk, backend, param_dicts) for chunk in inputs.chunks()):
             self.index.add(rows)
         if self.index.inputs != inputs.count:
             raise DataError(f"{inputs.task.input_path(inputs.split)}: its inputs changed while being read "
                             f"({inputs.count} inputs, then {self.index.inputs}); run the command again")
         if plan_id and remembered is None:
-            memo.remember_plan(plan_id, inputs.count * len(params) * 32, self.index.blob())
+            memo.remember_plan(plan_id, self.index.blob())
 
     @property
     def requests(self) -> int:
