@@ -85,11 +85,9 @@ class KeyIndex:
 
     def first_line(self, key: str, line: int) -> int | None:
         """Within one results file: the line where `key` was met before, else None (and it is noted)."""
-        row = self.db.execute("SELECT line FROM met WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO met VALUES (?, ?)", (key, line))
+        if self.db.execute("INSERT OR IGNORE INTO met VALUES (?, ?)", (key, line)).rowcount == 1:
             return None
-        return row[0]
+        return self.db.execute("SELECT line FROM met WHERE key = ?", (key,)).fetchone()[0]
 
     def forget_lines(self) -> None:
         """Before the next results file."""
