@@ -4,7 +4,8 @@ Reads top to bottom: settings; the inputs; the prompt; the backend; which reques
 answers (plan.py); send the rest (runner.py; or through the Batch API, batchapi.py); write
 DIR/rationales.jsonl, then DIR/manifest.json last. Killed at any point, the same command resumes: answers
 are committed to the SQLite cache as they arrive. --estimate, --export-requests and --import-results
-send nothing and write no rationales (batchfiles.py).
+send nothing and write no rationales (batchfiles.py). Memory does not grow with the number of inputs:
+every step walks them a chunk at a time, and the request keys wait on disk (plan.py, keyindex.py).
 
     stepdistill extract --task svamp --split train --teacher openai:gpt-4o-mini --out runs/svamp-teacher
     stepdistill extract --task svamp --teacher local --limit 30 --max-tokens 96 --out /tmp/svamp-local
