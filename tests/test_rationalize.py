@@ -127,3 +127,22 @@ def test_replay_needs_a_hint_teacher_and_gets_the_builtin_prompt_and_a_cache(tmp
     prompt = hints.builder.render({"question": examples[0].input, "hint": examples[0].label})
     assert prompt.endswith(f"Hint: the answer is {examples[0].label}.\nA:")
     hints.store.close()
+
+
+@pytest.mark.parametrize("cap", ["max_cost", "max_tokens_budget"])
+def test_the_cost_and_token_caps_bound_the_hinted_pass_too(tmp_path, own_task, cap):
+    """The caps are the run's: the main pass fits, and the hinted pass gets only what it left."""
+    free = extract(tmp_path / "free", own_task, FakeBackend(answer=hint_aware()), max_tokens=32)
+    main_tokens = free["tokens"]["total"]  # the main pass alone (FakeBackend: 4 characters a token)
+    assert free["rationalize"]["requests_sent"] == 6
+    prices = dict(price_in=1000.0, price_out=1000.0)  # USD per million tokens: a USD per thousand tokens
+    limit = {"max_cost": (main_tokens + 150) / 1000, "max_tokens_budget": main_tokens + 150}[cap]
+    fake = FakeBackend(answer=hint_aware())
+    manifest = extract(tmp_path, own_task, fake, max_tokens=32, concurrency=1, **prices, **{cap: limit})
+    hinted = manifest["rationalize"]
+    assert manifest["answered"] == 10 and manifest["not_sent"] == 0  # the main pass was not held back
+    assert 0 < hinted["requests_sent"] < 6 and hinted["not_sent"] == 6 - hinted["requests_sent"]
+    assert hinted["tokens"] <= 150
+    assert manifest["stopped_by_budget"] and manifest["stopped_by_cost"] == (cap == "max_cost")
+    if cap == "max_cost":
+        assert manifest["cost"]["run_usd"] + hinted["cost_usd"] <= limit

@@ -229,7 +229,7 @@ def test_a_plan_met_before_is_read_back_and_any_change_makes_a_new_one(tmp_path,
     first = FakeBackend()
     run_extract(batch_settings(tmp_path, data_dir, teacher="openai:x", limit=4), backend=first)
     with AnswersCache(tmp_path / "out" / "cache.sqlite") as cache:
-        assert cache.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 1
+        assert cache.db.execute("SELECT COUNT(DISTINCT plan) FROM plan_keys").fetchone()[0] == 1
     again = FakeBackend()
     manifest = run_extract(batch_settings(tmp_path, data_dir, teacher="openai:x", limit=4), backend=again)
     assert again.calls == [] and manifest["cache_hits"] == 4  # the remembered keys are the same requests
@@ -237,7 +237,7 @@ def test_a_plan_met_before_is_read_back_and_any_change_makes_a_new_one(tmp_path,
     run_extract(batch_settings(tmp_path, data_dir, teacher="openai:x", limit=4, exemplars=2), backend=changed)
     assert len(changed.calls) == 4  # another prompt: another plan, new requests
     with AnswersCache(tmp_path / "out" / "cache.sqlite") as cache:
-        assert cache.db.execute("SELECT COUNT(*) FROM plans").fetchone()[0] == 2
+        assert cache.db.execute("SELECT COUNT(DISTINCT plan) FROM plan_keys").fetchone()[0] == 2
 
 
 def test_batch_submit_refuses_a_batch_that_could_pass_max_cost(tmp_path, data_dir):

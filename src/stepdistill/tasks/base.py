@@ -13,6 +13,7 @@ import random
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import DataError
 from ..jsonio import read_json
@@ -115,6 +116,13 @@ class Task:
                 f"{split}_CoT_*.json but {len(examples)} inputs in {self.input_path(split)}; "
                 "expected one completion per input line, in order")
         return [ex.with_teacher(c, self.parse(c)) for ex, c in zip(examples, completions)]
+
+    streams = False  # stream() reads the split lazily (tasks/rows.py), not loaded whole first
+
+    def stream(self, split: str, with_teacher: bool = True) -> Iterator[Example]:
+        """A release split's examples one at a time, as load() gives them. Here the split is loaded whole
+        (the benchmarks' files are JSON arrays of a few thousand inputs); a user's rows are read lazily."""
+        return iter(self.load(split, with_teacher))
 
     def protocol_split(self, split: str, with_teacher: bool = True) -> list[Example]:
         """train / valid / test under this task's data protocol (see the module docstring)."""

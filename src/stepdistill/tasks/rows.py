@@ -9,6 +9,8 @@ out (seed 0), the project's protocol rule.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 from ..errors import DataError
 from ..parsing import Parsed
 from ..scoring import SCORERS
@@ -44,10 +46,20 @@ class RowTask(Task):
         return str(self.input_path(split))
 
     # -- shared ---------------------------------------------------------------------------------------
+    streams = True
+
     def read_split(self, split: str) -> list[Example]:
+        return list(self._examples(split))
+
+    def stream(self, split: str, with_teacher: bool = True) -> Iterator[Example]:
+        """The split's rows as examples, read one at a time (teacher output, if any, sits on the rows)."""
+        self.check_split(split)
+        return self._examples(split)
+
+    def _examples(self, split: str) -> Iterator[Example]:
         self.format.check_columns(self.columns(split), self.source(split))
-        return [self.row_example(row, where, f"{split}-{index}")
-                for index, (where, row) in enumerate(self.rows(split))]
+        for index, (where, row) in enumerate(self.rows(split)):
+            yield self.row_example(row, where, f"{split}-{index}")
 
     def row_example(self, row: dict, where: str, default_id: str) -> Example:
         text = self.format.input_text(row, where)

@@ -40,14 +40,14 @@ class BatchState:
         return [entry for entry in self.entries if not entry.get("imported")]
 
 
-def submit_batches(settings, plan, backend, store, known: set[str], prices) -> tuple[RunStats, float]:
+def submit_batches(settings, plan, backend, store, prices) -> tuple[RunStats, float]:
     started = time.perf_counter()
     folder = Path(settings.out) / "batch"
     folder.mkdir(parents=True, exist_ok=True)
     state = BatchState(folder / STATE_FILE)
     client = backend.sync_client()
     if not state.unfinished():
-        state.entries = _export(folder, plan, known, backend, settings, prices)
+        state.entries = _export(folder, plan, store, backend, settings, prices)
         state.save()
     stats = RunStats()
     for entry in state.unfinished():
@@ -57,12 +57,15 @@ def submit_batches(settings, plan, backend, store, known: set[str], prices) -> t
     for entry in state.unfinished():
         _collect(client, folder, entry, plan, store, backend, stats)
         state.save()
-    stats.errors.update(store.failures(key for key in plan.first_use if key not in known))
+    for keys in plan.index.distinct():  # what is still unanswered after the import, and why
+        failures = store.failures(keys)
+        answered = store.known(failures)
+        stats.errors.update((key, error) for key, error in failures.items() if key not in answered)
     return stats, time.perf_counter() - started
 
 
-def _export(folder: Path, plan, known, backend, settings, prices) -> list[dict]:
-    manifest = export_requests(folder, plan, known, backend, approximate(), settings.max_tokens, prices)
+def _export(folder: Path, plan, store, backend, settings, prices) -> list[dict]:
+    manifest = export_requests(folder, plan, store, backend, approximate(), settings.max_tokens, prices)
     cost = manifest["estimated_cost_usd"]
     if settings.max_cost is not None and cost is not None and cost > settings.max_cost:
         raise DataError(f"these {manifest['requests']} requests could cost up to ${cost:,.4f} (prompts counted by "

@@ -69,9 +69,10 @@ def batch_line(backend: Backend, job) -> tuple[bytes, object]:
     return (json.dumps(line, ensure_ascii=False) + "\n").encode(), prompt
 
 
-def export_requests(folder: Path, plan: RequestPlan, known: set[str], backend: Backend, counter: TokenCounter,
+def export_requests(folder: Path, plan: RequestPlan, store, backend: Backend, counter: TokenCounter,
                     completion_each: float, prices: Prices, limits: tuple[int, int] = (SHARD_LINES, SHARD_BYTES)) -> dict:
-    """Write the request shards and DIR/export.json (last); returns the export manifest."""
+    """Write the request shards (every request `store` cannot answer) and DIR/export.json (last); returns
+    the export manifest."""
     if not hasattr(backend, "request"):
         raise DataError(f"--export-requests writes OpenAI Batch API requests: it needs an openai: teacher, "
                         f"not {backend.name}")
@@ -81,7 +82,7 @@ def export_requests(folder: Path, plan: RequestPlan, known: set[str], backend: B
         old.unlink()
     writer, prompt_tokens = ShardWriter(folder, *limits), 0
     try:
-        for job in plan.pending(known):
+        for job in plan.pending(store):
             line, prompt = batch_line(backend, job)
             writer.write(line)
             prompt_tokens += counter.count(prompt)
@@ -89,7 +90,7 @@ def export_requests(folder: Path, plan: RequestPlan, known: set[str], backend: B
         writer.close()
     requests = sum(shard["requests"] for shard in writer.shards)
     manifest = {"format": "OpenAI Batch API requests (JSONL)", "model": backend.model, "shards": len(writer.shards),
-                "files": writer.shards, "requests": requests, "already_cached": len(known),
+                "files": writer.shards, "requests": requests, "already_cached": plan.cache_hits,
                 **token_estimate(requests, prompt_tokens, completion_each, counter, prices)}
     write_json(folder / EXPORT_MANIFEST, manifest)
     return manifest
@@ -103,14 +104,14 @@ def token_estimate(requests: int, prompt_tokens: int, completion_each: float, co
             "estimated_cost_usd": None if not prices.known else round(prices.cost(prompt_tokens, completion), 6)}
 
 
-def estimate(plan: RequestPlan, known: set[str], counter: TokenCounter, completion_each: float, prices: Prices) -> dict:
+def estimate(plan: RequestPlan, store, counter: TokenCounter, completion_each: float, prices: Prices) -> dict:
     """What the uncached requests would take: requests, prompt tokens (counted), completion tokens (the
     cache's mean, else --max-tokens) and cost. Sends nothing, writes nothing."""
     requests = prompt_tokens = 0
-    for job in plan.pending(known):
+    for job in plan.pending(store):
         requests += 1
         prompt_tokens += counter.count(job.prompt())
-    return {"requests": requests, "already_cached": len(known),
+    return {"requests": requests, "already_cached": plan.cache_hits,
             **token_estimate(requests, prompt_tokens, completion_each, counter, prices)}
 
 
@@ -162,6 +163,7 @@ def import_results(paths: list[str], plan: RequestPlan, store, backend: Backend,
         raise DataError(f"--import-results fills the answers cache; teacher {backend.name} has none")
     for name in paths:
         path = Path(name)
+        plan.index.forget_lines()
         with store.transaction():
             entry = _import_file(path, plan, store, backend, max_chars)
         report.files.append(entry)
@@ -171,7 +173,6 @@ def import_results(paths: list[str], plan: RequestPlan, store, backend: Backend,
 def _import_file(path: Path, plan: RequestPlan, store, backend: Backend, max_chars: int | None) -> dict:
     entry = {"file": str(path), "lines": 0, "imported": 0, "already_cached": 0, "errors": 0, "unknown": 0,
              "duplicates": 0, "cut": 0, "first_duplicate": None, "prompt_tokens": 0, "completion_tokens": 0}
-    seen: dict[str, int] = {}
     try:
         for lineno, line in iter_jsonl(path):
             entry["lines"] += 1
@@ -179,13 +180,12 @@ def _import_file(path: Path, plan: RequestPlan, store, backend: Backend, max_cha
             key = line.get("custom_id")
             if not isinstance(key, str):
                 raise DataError(f"{where}: no 'custom_id': not a Batch API result line")
-            if key not in plan.first_use:
+            if key not in plan.index:
                 entry["unknown"] += 1
-            elif key in seen:
+            elif (first := plan.index.first_line(key, lineno)) is not None:  # met before in this file
                 entry["duplicates"] += 1
-                entry["first_duplicate"] = entry["first_duplicate"] or f"{where} repeats line {seen[key]}"
+                entry["first_duplicate"] = entry["first_duplicate"] or f"{where} repeats line {first}"
             else:
-                seen[key] = lineno
                 _store_result(entry, key, line, where, store, backend, path, max_chars)
     except DataError as error:
         raise DataError(f"{error} -- a truncated or damaged results file? Nothing from {path.name} was imported "

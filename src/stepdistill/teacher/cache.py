@@ -15,7 +15,7 @@ import sqlite3
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..errors import DataError
 from .backends import Completion
@@ -37,11 +37,14 @@ CREATE TABLE IF NOT EXISTS failures (
     source TEXT,
     created REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS plans (
-    id TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS plan_keys (
+    plan TEXT NOT NULL,
+    piece INTEGER NOT NULL,
     keys BLOB NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    PRIMARY KEY (plan, piece)
 );
+DROP TABLE IF EXISTS plans;  -- the plan memo's former form, one blob per plan: read whole, so replaced
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     started REAL NOT NULL,
@@ -146,18 +149,28 @@ class Cache:
         return self.db.execute("SELECT AVG(completion_tokens) FROM answers WHERE model = ? AND completion_tokens > 0",
                                (model,)).fetchone()[0]
 
-    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> list[tuple[str, ...]] | None:
-        """The keys of a plan met before (plan.py), or None."""
-        row = self.db.execute("SELECT keys FROM plans WHERE id = ?", (plan_id,)).fetchone()
-        if row is None or len(row[0]) != inputs * samples * 32:
-            return None
-        blob, width = row[0], 32 * samples
-        return [tuple(blob[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
-                for start in range(0, len(blob), width)]
+    def plan_keys(self, plan_id: str, inputs: int, samples: int) -> Iterator[list[tuple[str, ...]]] | None:
+        """The keys of a plan met before (plan.py), a piece at a time, or None."""
+        size = self.db.execute("SELECT COALESCE(SUM(length(keys)), 0) FROM plan_keys WHERE plan = ?",
+                               (plan_id,)).fetchone()[0]
+        return self._plan_pieces(plan_id, samples) if size and size == inputs * samples * 32 else None
 
-    def remember_plan(self, plan_id: str, keys: list[tuple[str, ...]]) -> None:
-        blob = b"".join(bytes.fromhex(key) for row_keys in keys for key in row_keys)
-        self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?)", (plan_id, blob, time.time()))
+    def _plan_pieces(self, plan_id: str, samples: int) -> Iterator[list[tuple[str, ...]]]:
+        width, rest = 32 * samples, b""
+        for (piece,) in self.db.execute("SELECT keys FROM plan_keys WHERE plan = ? ORDER BY piece", (plan_id,)):
+            data = rest + piece
+            whole = len(data) - len(data) % width  # an input's keys may straddle two pieces
+            rest = data[whole:]
+            yield [tuple(data[start + 32 * sample:start + 32 * (sample + 1)].hex() for sample in range(samples))
+                   for start in range(0, whole, width)]
+
+    def remember_plan(self, plan_id: str, pieces: Iterable[bytes]) -> None:
+        """Store a plan's keys (32 bytes each, in order), piece by piece; all or nothing."""
+        created = time.time()
+        with self.transaction():
+            self.db.execute("DELETE FROM plan_keys WHERE plan = ?", (plan_id,))
+            self.db.executemany("INSERT INTO plan_keys VALUES (?, ?, ?, ?)",
+                                ((plan_id, number, piece, created) for number, piece in enumerate(pieces)))
 
     def start_run(self, out: str) -> int:
         return self.db.execute("INSERT INTO runs (started, out) VALUES (?, ?)", (time.time(), out)).lastrowid
@@ -219,7 +232,7 @@ class MemoryStore:
     def plan_keys(self, plan_id: str, inputs: int, samples: int) -> None:
         return None
 
-    def remember_plan(self, plan_id: str, keys: list) -> None:
+    def remember_plan(self, plan_id: str, pieces) -> None:
         pass
 
     def close(self) -> None:

@@ -4,7 +4,8 @@ Reads top to bottom: settings; the inputs; the prompt; the backend; which reques
 answers (plan.py); send the rest (runner.py; or through the Batch API, batchapi.py); write
 DIR/rationales.jsonl, then DIR/manifest.json last. Killed at any point, the same command resumes: answers
 are committed to the SQLite cache as they arrive. --estimate, --export-requests and --import-results
-send nothing and write no rationales (batchfiles.py).
+send nothing and write no rationales (batchfiles.py). Memory does not grow with the number of inputs:
+every step walks them a chunk at a time, and the request keys wait on disk (plan.py, keyindex.py).
 
     stepdistill extract --task svamp --split train --teacher openai:gpt-4o-mini --out runs/svamp-teacher
     stepdistill extract --task svamp --teacher local --limit 30 --max-tokens 96 --out /tmp/svamp-local
@@ -46,7 +47,7 @@ from .cache import MemoryStore, open_store
 from .cost import Prices, cost_summary, load_prices
 from .locks import extraction_locks
 from .recover import recover_cache
-from .output import KEEP_CHOICES, MANIFEST_FILE, NOT_SENT, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
+from .output import KEEP_CHOICES, MANIFEST_FILE, RATIONALES_FILE, Tally, make_row, mark_kept, read_rationales
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
 from .runner import Runner, RunStats
 from .tokens import make_counter
@@ -171,16 +172,15 @@ def run_extract(settings: ExtractSettings, backend: Backend | None = None) -> di
     with extraction_locks(Path(settings.out), _cache_path(settings) if backend.cacheable else None), \
             open_store(backend, _cache_path(settings)) as store:  # a damaged cache stops here, OUT untouched
         out = _unfinished_folder(settings.out)
-        plan = _plan(settings, inputs, backend, store)
-        known = store.known(plan.first_use)
-        send = submit_batches if settings.batch_submit else _send_missing
-        stats, request_seconds = send(settings, plan, backend, store, known, prices)
-        tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
-        rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally)
-        manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
-                             counts={"cache_hits": len(known), "stats": stats, "tally": tally,
-                                     "rationalized": rationalized},
-                             seconds={"total": time.perf_counter() - started, "requests": request_seconds})
+        with _plan(settings, inputs, backend, store) as plan:
+            plan.check_cache(store)
+            send = submit_batches if settings.batch_submit else _send_missing
+            stats, request_seconds = send(settings, plan, backend, store, prices)
+            tally = _write_rows(out / RATIONALES_FILE, inputs.task, plan, store, stats, settings.keep)
+            rationalized = _rationalize(settings, inputs, plan, backend, store, out, stats, tally, prices)
+            manifest = _manifest(settings, inputs, plan, backend, store, teacher, prices,
+                                 counts={"stats": stats, "tally": tally, "rationalized": rationalized},
+                                 seconds={"total": time.perf_counter() - started, "requests": request_seconds})
         write_json(out / MANIFEST_FILE, manifest)  # last: its presence means the folder is complete
     return manifest
 
@@ -194,7 +194,7 @@ def _make_backend(settings: ExtractSettings, released: dict | None) -> Backend:
 
 def _plan(settings: ExtractSettings, inputs: Inputs, backend: Backend, store) -> RequestPlan:
     builder = prompt_builder(settings, inputs.task.name, backend)
-    return RequestPlan(inputs.examples, builder, sampling(settings, builder), backend,
+    return RequestPlan(inputs, builder, sampling(settings, builder), backend,
                        label=f"{inputs.task.name}/{inputs.split}", memo=store)
 
 
@@ -203,20 +203,19 @@ def _without_requests(settings: ExtractSettings, inputs: Inputs, backend: Backen
     request is sent and OUT gets no rationales file."""
     cache_path = _cache_path(settings)
     if settings.import_results:
-        with extraction_locks(Path(settings.out), cache_path), open_store(backend, cache_path) as store:
-            plan = _plan(settings, inputs, backend, store)
+        with extraction_locks(Path(settings.out), cache_path), open_store(backend, cache_path) as store, \
+                _plan(settings, inputs, backend, store) as plan:
             return {"mode": "import", **import_results(settings.import_results, plan, store, backend,
                                                              settings.max_completion_chars)}
     store = open_store(backend, cache_path) if cache_path.is_file() else MemoryStore()  # nothing cached yet
-    with store:
-        plan = _plan(settings, inputs, backend, store)
-        known = store.known(plan.first_use)
+    with store, _plan(settings, inputs, backend, store) as plan:
+        plan.check_cache(store)
         counter = make_counter(settings.tokenizer, backend)
         completion_each = store.mean_completion_tokens(backend.model) or settings.max_tokens
         if settings.estimate:
-            return {"mode": "estimate", **estimate(plan, known, counter, completion_each, prices)}
+            return {"mode": "estimate", **estimate(plan, store, counter, completion_each, prices)}
         return {"mode": "export", "folder": settings.export_requests,
-                **export_requests(Path(settings.export_requests), plan, known, backend, counter, completion_each, prices)}
+                **export_requests(Path(settings.export_requests), plan, store, backend, counter, completion_each, prices)}
 
 
 def _cache_path(settings: ExtractSettings) -> Path:
@@ -230,21 +229,21 @@ def _unfinished_folder(out: str) -> Path:
     return folder
 
 
-def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend, store, known: set[str],
+def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend, store,
                   prices: Prices) -> tuple[RunStats, float]:
     """Send every request the cache cannot answer (runner.py); the run is logged in the cache."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(plan.first_use), initial=len(known), unit="req",
+    bar = tqdm(total=plan.requests, initial=plan.cache_hits, unit="req",
                desc=f"extract {plan.label}", disable=not settings.progress,
                dynamic_ncols=True, file=sys.stderr, smoothing=0.1)
     runner = Runner.from_settings(settings, backend, store, bar=bar, token_budget=settings.max_tokens_budget,
                                   cost_budget=settings.max_cost, prices=prices)
-    runner.cache_hits = len(known)
+    runner.cache_hits = plan.cache_hits
     run_id = store.start_run(settings.out)
     started = time.perf_counter()
     try:
-        asyncio.run(_fetch(runner, plan.pending(known), backend))
+        asyncio.run(_fetch(runner, plan.pending(store), backend))
     finally:
         bar.close()
         stats = runner.stats
@@ -254,18 +253,19 @@ def _send_missing(settings: ExtractSettings, plan: RequestPlan, backend: Backend
 
 
 def _rationalize(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store, out: Path,
-                 stats: RunStats, tally: Tally) -> dict | None:
+                 stats: RunStats, tally: Tally, prices: Prices) -> dict | None:
     """--rationalize: hinted second requests for the inputs the teacher got wrong (teacher/rationalize.py)."""
     if not settings.rationalize:
         return None
-    hints = HintRequests.build(settings, inputs.task, inputs.examples, plan.builder, backend, store)
-    return rationalize(hints, out / RATIONALES_FILE, settings, stats, tally)
+    hints = HintRequests.build(settings, inputs.task, inputs, plan.builder, backend, store)
+    return rationalize(hints, out / RATIONALES_FILE, settings, stats, tally, prices)
 
 
 def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, backend: Backend, store,
               teacher: str | None, prices: Prices, counts: dict, seconds: dict) -> dict:
     """What was asked, of whom, what came back, and what it cost: written last into OUT."""
     stats, summary, builder = counts["stats"], counts["tally"].summary(), plan.builder
+    held_back = bool(stats.not_sent) or bool((counts["rationalized"] or {}).get("not_sent"))  # main or hinted pass
     task, split = inputs.task, inputs.split
     return {
         "stage": "extract",
@@ -278,10 +278,10 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "exemplars": len(builder.spec.exemplars) if builder else None,
         "sampling": {name: value for name, value in plan.params[0].as_dict().items() if name != "seed"},
         "samples": settings.samples, "keep": settings.keep, "rationalize": counts.get("rationalized"),
-        "inputs": len(inputs.examples), "requests": len(plan.first_use), "cache_hits": counts["cache_hits"],
+        "inputs": inputs.count, "requests": plan.requests, "cache_hits": plan.cache_hits,
         "requests_sent": stats.requests_sent, "answered": stats.answered, "retries": stats.retries,
-        "failed": len(stats.errors), "not_sent": len(stats.not_sent), "completions_cut": stats.cut,
-        "stopped_by_budget": bool(stats.not_sent),
+        "failed": len(stats.errors), "not_sent": stats.not_sent, "completions_cut": stats.cut,
+        "stopped_by_budget": held_back,
         **{name: summary[name] for name in ("rows", "parsed", "unparsable", "kept", "dropped", "parse_errors",
                                             "teacher_accuracy")},
         "tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens,
@@ -289,7 +289,7 @@ def _manifest(settings: ExtractSettings, inputs: Inputs, plan: RequestPlan, back
         "tokens_all_runs": store.totals(),
         "cost": cost_summary(prices, {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
                              store.totals()),
-        "stopped_by_cost": bool(stats.not_sent) and settings.max_cost is not None,
+        "stopped_by_cost": held_back and settings.max_cost is not None,
         "batch_submit": settings.batch_submit,
         "seconds": round(seconds["total"], 3),
         "request_seconds": round(seconds["requests"], 3),
@@ -305,27 +305,22 @@ _ROW_JSON = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every
 
 
 def _write_rows(path: Path, task, plan: RequestPlan, store, stats: RunStats, keep: str) -> Tally:
-    """One row per input and sample, in input order, written atomically; answers are read back from the
-    store a thousand inputs at a time, so that they are never all in memory."""
+    """One row per input and sample, in input order, written atomically; inputs, keys and answers are
+    read a chunk of inputs at a time (plan.walk), so that they are never all in memory."""
     tally = Tally()
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as file:
-        for start in range(0, len(plan.examples), 1000):
-            chunk = range(start, min(start + 1000, len(plan.examples)))
-            answers = store.get_many({key for index in chunk for key in plan.keys[index]})
-            for index in chunk:
-                rows = [make_row(task, plan.examples[index], sample, answers.get(key),
-                                 None if key in answers else _why_unanswered(key, stats))
-                        for sample, key in enumerate(plan.keys[index])]
+        for chunk, keys in plan.walk():
+            answers = store.get_many({key for row in keys for key, _ in row})
+            for example, row in zip(chunk, keys):
+                rows = [make_row(task, example, sample, answers.get(key),
+                                 None if key in answers else stats.why_unanswered(key))
+                        for sample, (key, _) in enumerate(row)]
                 for row, reason in zip(rows, mark_kept(task, rows, keep)):
                     tally.add(row, reason)
                     file.write(_ROW_JSON(row) + "\n")
     tmp.replace(path)
     return tally
-
-
-def _why_unanswered(key: str, stats: RunStats) -> str:
-    return stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
 
 
 async def _fetch(runner: Runner, jobs, backend: Backend):

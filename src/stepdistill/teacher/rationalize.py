@@ -19,13 +19,16 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Iterator
 
+from ..errors import DataError
 from ..jsonio import iter_jsonl, write_json
 from .backends import Backend, Sampling, make_backend
 from .cache import open_store, request_key
+from .cost import Prices
 from .output import FAILED, NOT_SENT, UNPARSABLE, WRONG, Tally, make_row
 from .plan import prompt_builder
-from .prompts import PromptBuilder, hinted_spec, prompt_values
+from .prompts import Prompt, PromptBuilder, hinted_spec, prompt_values
 from .runner import Job, Runner
 
 REPLACED = "replaced by a hinted rationale"
@@ -38,7 +41,7 @@ N_EXAMPLES = 5
 class HintRequests:
     """What the hinted pass needs: the task, its inputs, the hinted prompt, a backend, a store, sampling."""
     task: object
-    examples: list  # the extraction's inputs, in order
+    examples: Iterable  # the extraction's inputs, in order (plan.Inputs: read again each time it is walked)
     builder: PromptBuilder  # the hinted prompt
     backend: Backend
     store: object  # cache.Cache or cache.MemoryStore
@@ -61,6 +64,23 @@ class HintRequests:
         hinted = PromptBuilder(hinted_spec(builder.spec), style=builder.style)
         return cls(task, examples, hinted, backend, store, params, own_store)
 
+    def prompt(self, example) -> Prompt:
+        return self.builder.render({**prompt_values(example), "hint": example.label}, f"hinted input {example.id}")
+
+    def key(self, example, prompt: Prompt) -> str:
+        return request_key(self.backend.name, self.backend.model, prompt, self.params.as_dict(), 0,
+                           example.id if self.backend.per_example else None)
+
+    def chosen(self, rows_path: Path) -> Iterator[tuple[object, list[dict]]]:
+        """(input, its rows) for each input that needs a hint, walking the inputs and rationales.jsonl
+        side by side (both in input order), so neither is held whole."""
+        for example, (example_id, rows) in zip(self.examples, read_groups(rows_path)):
+            if example.id != example_id:
+                raise DataError(f"{rows_path}: rows of '{example_id}' where '{example.id}' was expected: the file "
+                                "changed while it was rewritten; run the same command again")
+            if needs_hint(rows):
+                yield example, rows
+
 
 def needs_hint(rows: list[dict]) -> bool:
     """An input is rationalized when it has a gold label, the teacher answered, and no answer is right."""
@@ -80,55 +100,50 @@ def read_groups(path: Path):
         yield group[0]["id"], group
 
 
-def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally: Tally) -> dict:
+def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally: Tally, prices: Prices) -> dict:
     """Send the hinted requests, rewrite `rows_path` with the hinted rows, update `tally`; return the
-    counts for the manifest (`settings` are the ExtractSettings; `main_stats` the main pass's RunStats)."""
-    by_id = {ex.id: ex for ex in req.examples}
-    chosen = [by_id[i] for i, rows in read_groups(rows_path) if needs_hint(rows)]
-    builder = req.builder
-
-    def render(example):
-        return builder.render({**prompt_values(example), "hint": example.label}, f"hinted input {example.id}")
-
-    keys = {ex.id: request_key(req.backend.name, req.backend.model, render(ex), req.params.as_dict(), 0,
-                               ex.id if req.backend.per_example else None) for ex in chosen}
-    stats = _send(req, chosen, keys, render, settings, main_stats)
-    answers = req.store.get_many(set(keys.values()))
-    if req.own_store:
-        req.store.close()
-    hinted_rows = {}
-    for ex in chosen:
-        key = keys[ex.id]
-        error = stats.errors.get(key) or (NOT_SENT if key in stats.not_sent else "no answer")
-        row = make_row(req.task, ex, settings.samples, answers.get(key), None if key in answers else error)
-        row["hinted"] = True
-        row["kept"] = bool(row["correct"]) and bool((row["rationale"] or "").strip())  # not the hint alone
-        hinted_rows[ex.id] = row
-    counts = _rewrite(rows_path, hinted_rows, tally)
-    _write_examples(rows_path.parent / EXAMPLES_FILE, rows_path, hinted_rows)
-    return {"tried": len(chosen), "answered": sum(r["completion"] is not None for r in hinted_rows.values()),
-            "kept": counts["kept"], "replaced": counts["replaced"],
-            "requests_sent": stats.requests_sent, "failed": len(stats.errors), "not_sent": len(stats.not_sent),
-            "tokens": stats.prompt_tokens + stats.completion_tokens, "prompt_hash": builder.hash,
-            "teacher": f"{req.backend.name}:{req.backend.model}",
+    counts for the manifest (`settings` are the ExtractSettings; `main_stats` the main pass's RunStats;
+    `prices` those of the run, for --max-cost). Two passes over the inputs and rows, a row at a time:
+    one sends what the cache lacks, the other writes the rows."""
+    tried = sum(needs_hint(rows) for _, rows in read_groups(rows_path))
+    stats = _send(req, rows_path, tried, settings, main_stats, prices)
+    try:
+        counts = _rewrite(req, rows_path, stats, tally, settings.samples)
+    finally:
+        if req.own_store:
+            req.store.close()
+    write_json(rows_path.parent / EXAMPLES_FILE, counts.pop("examples"))
+    return {"tried": tried, **counts,
+            "requests_sent": stats.requests_sent, "failed": len(stats.errors), "not_sent": stats.not_sent,
+            "tokens": stats.prompt_tokens + stats.completion_tokens,
+            "cost_usd": _round(prices.cost(stats.prompt_tokens, stats.completion_tokens)),
+            "prompt_hash": req.builder.hash, "teacher": f"{req.backend.name}:{req.backend.model}",
             "examples_file": EXAMPLES_FILE}
 
 
-def _send(req: HintRequests, chosen, keys, render, settings, main_stats):
-    """The hinted requests the cache lacks, through the same runner and limits as the main pass."""
+def _send(req: HintRequests, rows_path: Path, tried: int, settings, main_stats, prices: Prices):
+    """The hinted requests the cache lacks, through the same runner and limits as the main pass; the
+    token budget and the cost cap are the run's, so the hinted pass gets what the main pass left."""
     from tqdm.auto import tqdm
 
-    known = req.store.known(set(keys.values()))
-    jobs = [Job(keys[ex.id], lambda ex=ex: render(ex), req.params, ex.id) for ex in chosen if keys[ex.id] not in known]
-    budget = None if settings.max_tokens_budget is None else max(
-        0, settings.max_tokens_budget - main_stats.prompt_tokens - main_stats.completion_tokens)
-    bar = tqdm(total=len(chosen), initial=len(chosen) - len(jobs), unit="req", desc="rationalize (hinted)",
-               disable=not settings.progress, dynamic_ncols=True, file=sys.stderr)
-    runner = Runner.from_settings(settings, req.backend, req.store, bar=bar, token_budget=budget)
+    token_budget, cost_budget = left_over(settings, main_stats, prices)
+    bar = tqdm(total=tried, unit="req", desc="rationalize (hinted)", disable=not settings.progress,
+               dynamic_ncols=True, file=sys.stderr)
+    runner = Runner.from_settings(settings, req.backend, req.store, bar=bar, token_budget=token_budget,
+                                  cost_budget=cost_budget, prices=prices)
+
+    def jobs():
+        for example, _ in req.chosen(rows_path):
+            prompt = req.prompt(example)
+            key = req.key(example, prompt)
+            if req.store.known([key]):
+                bar.update(1)  # answered by an earlier run
+            else:
+                yield Job(key, lambda prompt=prompt: prompt, req.params, example.id)
 
     async def fetch():
         try:
-            return await runner.run(jobs)
+            return await runner.run(jobs())
         finally:
             await req.backend.aclose()
 
@@ -138,30 +153,69 @@ def _send(req: HintRequests, chosen, keys, render, settings, main_stats):
         bar.close()
 
 
-def _rewrite(rows_path: Path, hinted_rows: dict, tally: Tally) -> dict:
+def left_over(settings, main_stats, prices: Prices) -> tuple[int | None, float | None]:
+    """What --max-tokens-budget and --max-cost leave after the main pass (None: no cap)."""
+    spent_tokens = main_stats.prompt_tokens + main_stats.completion_tokens
+    tokens = None if settings.max_tokens_budget is None else max(0, settings.max_tokens_budget - spent_tokens)
+    spent_cost = prices.cost(main_stats.prompt_tokens, main_stats.completion_tokens) or 0.0
+    cost = None if settings.max_cost is None else max(0.0, settings.max_cost - spent_cost)
+    return tokens, cost
+
+
+def _round(cost: float | None) -> float | None:
+    return None if cost is None else round(cost, 6)
+
+
+def _rewrite(req: HintRequests, rows_path: Path, stats, tally: Tally, samples: int) -> dict:
     """Each input's hinted row goes right after its own rows; a kept hinted row un-keeps the wrong ones.
-    The tally's main-pass counts (answered, parsed, teacher accuracy) stay those of the main pass."""
-    counts = {"kept": 0, "replaced": 0}
+    The tally's main-pass counts (answered, parsed, teacher accuracy) stay those of the main pass.
+    Also collects the first few kept hinted rationales beside the teacher's own answer, for the report."""
+    counts = {"answered": 0, "kept": 0, "replaced": 0, "examples": []}
+    chosen = req.chosen(rows_path)
+    upcoming = next(chosen, None)  # the next input that has a hinted row
     tmp = rows_path.with_name(rows_path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for example_id, rows in read_groups(rows_path):
-            hinted = hinted_rows.get(example_id)
-            if hinted is not None:
-                rows = rows + [hinted]
-                tally.rows += 1
-                if hinted["kept"]:
-                    counts["kept"] += 1
-                    tally.kept += 1
-                    for row in (r for r in rows[:-1] if r["kept"]):
-                        counts["replaced"] += 1
-                        tally.kept -= 1
-                        tally.dropped[REPLACED] += 1
-                        row["kept"] = False
-                else:
-                    tally.dropped[f"hinted: {_why_not_kept(hinted)}"] += 1
+            if upcoming is not None and upcoming[0].id == example_id:
+                rows = rows + [_hinted_row(req, upcoming[0], samples, stats)]
+                _count(rows, tally, counts)
+                upcoming = next(chosen, None)
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     tmp.replace(rows_path)
     return counts
+
+
+def _hinted_row(req: HintRequests, example, samples: int, stats) -> dict:
+    prompt = req.prompt(example)
+    key = req.key(example, prompt)
+    answer = req.store.get_many([key]).get(key)
+    row = make_row(req.task, example, samples, answer, None if answer is not None else stats.why_unanswered(key))
+    row["hinted"] = True
+    row["kept"] = bool(row["correct"]) and bool((row["rationale"] or "").strip())  # not the hint alone
+    return row
+
+
+def _count(rows: list[dict], tally: Tally, counts: dict) -> None:
+    """An input's rows, its hinted row last: update the tally and the counts; un-keep replaced rows."""
+    hinted = rows[-1]
+    tally.rows += 1
+    counts["answered"] += hinted["completion"] is not None
+    if not hinted["kept"]:
+        tally.dropped[f"hinted: {_why_not_kept(hinted)}"] += 1
+        return
+    counts["kept"] += 1
+    tally.kept += 1
+    for row in (r for r in rows[:-1] if r["kept"]):
+        counts["replaced"] += 1
+        tally.kept -= 1
+        tally.dropped[REPLACED] += 1
+        row["kept"] = False
+    if len(counts["examples"]) < N_EXAMPLES:
+        first = rows[0]
+        counts["examples"].append({
+            "id": first["id"], "input": first["input"], "label": first["label"],
+            "teacher_label": first["teacher_label"], "teacher_completion": first["completion"],
+            "hinted_rationale": hinted["rationale"], "hinted_completion": hinted["completion"]})
 
 
 def _why_not_kept(row: dict) -> str:
@@ -170,19 +224,3 @@ def _why_not_kept(row: dict) -> str:
     if row["parse_error"] is not None:
         return UNPARSABLE
     return WRONG if not row["correct"] else NO_RATIONALE
-
-
-def _write_examples(path: Path, rows_path: Path, hinted_rows: dict) -> None:
-    """The first few kept hinted rationales beside the teacher's own (wrong) answer, for the report."""
-    shown = []
-    for example_id, rows in read_groups(rows_path):
-        hinted = hinted_rows.get(example_id)
-        if hinted is None or not hinted["kept"]:
-            continue
-        first = rows[0]
-        shown.append({"id": example_id, "input": first["input"], "label": first["label"],
-                      "teacher_label": first["teacher_label"], "teacher_completion": first["completion"],
-                      "hinted_rationale": hinted["rationale"], "hinted_completion": hinted["completion"]})
-        if len(shown) == N_EXAMPLES:
-            break
-    write_json(path, shown)

@@ -20,6 +20,7 @@ from .backends import (Backend, Completion, ConnectionFailed, FatalError, Reques
                        cap_completion)
 from .cost import Prices
 from .limits import RateLimiter, RetryPolicy, TokenBudget, TokenEstimator
+from .output import NOT_SENT
 from .prompts import Prompt
 
 log = logging.getLogger("stepdistill.teacher")
@@ -41,8 +42,13 @@ class RunStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: dict[str, str] = field(default_factory=dict)  # key -> why it failed after all retries
-    not_sent: set[str] = field(default_factory=set)  # keys held back by the token budget
+    not_sent: int = 0  # requests held back by the token or cost budget
     cut: int = 0  # completions longer than max_completion_chars, stored cut
+
+    def why_unanswered(self, key: str) -> str:
+        """Why a request of this run has no answer. Once a budget held one back, every later one was held
+        back too, so a count says it: a request neither answered nor failed was not sent."""
+        return self.errors.get(key) or (NOT_SENT if self.not_sent else "no answer")
 
 
 
@@ -109,7 +115,7 @@ class Runner:
         estimate = prompt_estimate + job.params.max_tokens
         cost_estimate = self.prices.cost(prompt_estimate, job.params.max_tokens) or 0.0
         if not self._reserve(estimate, cost_estimate):
-            self.stats.not_sent.add(job.key)
+            self.stats.not_sent += 1
             return
         spent, spent_cost = 0, 0.0
         try:
