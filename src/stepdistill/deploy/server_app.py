@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import threading
+import time
 
 
 def chat_request_problem(body: bytes) -> str | None:
@@ -38,27 +41,60 @@ class RequestChecks:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].endswith("/chat/completions"):
             return await self.app(scope, receive, send)
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive)
         problem = chat_request_problem(body)
         if problem:
-            return await _send_error(send, problem)
+            return await send_problem(send, 400, problem, "invalid_request_error", param="messages")
 
         async def replay():
             return {"type": "http.request", "body": body, "more_body": False}
         return await self.app(scope, replay, send)
 
 
-async def _send_error(send, problem: str) -> None:
-    payload = json.dumps({"error": {"message": problem, "type": "invalid_request_error", "param": "messages",
-                                    "code": None}}).encode()
-    await send({"type": "http.response.start", "status": 400,
+async def read_body(receive) -> bytes:
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+async def send_json(send, status: int, obj: dict) -> None:
+    payload = json.dumps(obj).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def send_problem(send, status: int, problem: str, kind: str, param: str | None = None) -> None:
+    """An error in OpenAI's shape, which its clients raise with the message."""
+    await send_json(send, status, {"error": {"message": problem, "type": kind, "param": param, "code": None}})
+
+
+def server_arguments(description: str) -> argparse.ArgumentParser:
+    """The flags of this server, which the replica front (router.py) shares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--model_alias", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--n_ctx", type=int, default=2048)
+    parser.add_argument("--n_threads", type=int, default=1)
+    parser.add_argument("--exit_with_parent", action="store_true",
+                        help="stop when the process that started this one is gone (no orphaned servers)")
+    return parser
+
+
+def exit_with_parent() -> None:
+    """Watch the parent from a daemon thread: a server whose starter was killed outright would hold its cores."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,14 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     from llama_cpp.server.app import create_app
     from llama_cpp.server.settings import ModelSettings, ServerSettings
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--model_alias", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--n_ctx", type=int, default=2048)
-    parser.add_argument("--n_threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    args = server_arguments(__doc__.splitlines()[0]).parse_args(argv)
+    if args.exit_with_parent:
+        exit_with_parent()
     model = ModelSettings(model=args.model, model_alias=args.model_alias, n_ctx=args.n_ctx, n_threads=args.n_threads,
                           n_threads_batch=args.n_threads, verbose=False)
     app = create_app(server_settings=ServerSettings(host=args.host, port=args.port), model_settings=[model])
