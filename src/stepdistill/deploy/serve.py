@@ -4,6 +4,7 @@ The server is llama_cpp.server's app (llama-cpp-python's `[server]` extra) in a 
 layer that turns malformed requests into 400s (server_app.py). `python -m llama_cpp.server --model FILE.gguf`
 serves the same file the same way (tests check both). It answers
 `/v1/chat/completions` with the chat template from the GGUF, which turns a user message into the label prompt.
+That server answers one request at a time; `--replicas N` puts N of them behind one front (router.py).
 """
 
 from __future__ import annotations
