@@ -4,6 +4,8 @@ The same front over real llama.cpp workers is tested in test_deploy.py."""
 
 import asyncio
 import json
+import subprocess
+import sys
 
 import httpx
 
@@ -86,3 +88,21 @@ def test_a_worker_failing_mid_answer_is_a_502_and_none_left_is_a_503():
 
     with LoopbackServer(script=["drop"]) as flaky:
         asyncio.run(scenario(Front(Router([worker_on(flaky)], "student")), flaky))
+
+
+def test_a_request_cut_by_a_worker_that_died_goes_to_another():
+    async def scenario(front: Front, dying: LoopbackServer, alive: LoopbackServer, process: subprocess.Popen):
+        request = asyncio.ensure_future(front.ask_all([chat("question")]))
+        while not dying.log:  # the request reached the first worker, which now "dies" before answering
+            await asyncio.sleep(0.05)
+        process.kill()
+        process.wait()
+        reply = (await request)[0]
+        assert reply.status_code == 200 and len(alive.log) == 1
+        assert [w["alive"] for w in await front.workers()] == [False, True]
+
+    # stands for the first worker's llama.cpp process; its loopback server cuts the connection after 1 s
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    with LoopbackServer(script=["stall"], stall=1.0) as dying, LoopbackServer() as alive:
+        router = Router([Worker(dying.port, process), worker_on(alive)], "student")
+        asyncio.run(scenario(Front(router), dying, alive, process))

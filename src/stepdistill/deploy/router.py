@@ -5,14 +5,16 @@ its `Llama` API decodes several sequences in one batch), so concurrent clients o
 N copies of server_app.py on loopback ports, the CPU threads split between them, and sends each request to
 the live worker with the fewest requests in flight, passing the answer through as it comes (streamed chunks
 too). It answers `GET /v1/models` itself (a worker's waits for the model lock) and `GET /workers` (each
-worker's port, pid, requests in flight and answered). A worker that cannot be reached gets no more requests
-(the request goes to another); one that fails mid-answer gives that request a 502; with none left, 503.
+worker's port, pid, requests in flight and answered). A worker that cannot be reached or whose process ended
+gets no more requests, and the request goes to another (a chat request has no side effects, so sending it
+again is safe); a live worker that fails mid-answer gives that request a 502; with no worker left, a 503.
 
     python -m stepdistill.deploy.router --model FILE.gguf --model_alias NAME --replicas 2 [--port P] ...
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from dataclasses import dataclass
 
@@ -20,9 +22,9 @@ import httpx
 
 from .server_app import RequestChecks, read_body, send_json, send_problem
 
-# Headers that describe one connection, not the answer: the front's own connection sets them.
+# Headers that describe one connection, not the answer: the front's own connection (and server) sets them.
 HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host",
-              b"content-length", b"proxy-connection"}
+              b"content-length", b"proxy-connection", b"date", b"server"}
 
 
 @dataclass
@@ -78,12 +80,11 @@ class Router:
             worker.in_flight += 1
             try:
                 response = await self.open(worker, scope, body)
-            except httpx.ConnectError:
-                worker.unreachable = True  # it never saw the request: the next worker takes it
-                worker.in_flight -= 1
-                continue
             except httpx.HTTPError as error:
                 worker.in_flight -= 1
+                if isinstance(error, httpx.ConnectError) or await exited(worker):
+                    worker.unreachable = True  # gone: the next worker answers (a chat request changes nothing)
+                    continue
                 return await send_problem(send, 502, f"the llama.cpp worker on port {worker.port} failed while "
                                           f"answering ({type(error).__name__}: {error}); retry the request",
                                           "worker_error")
@@ -105,6 +106,17 @@ class Router:
         url = worker.url + scope["path"] + (f"?{query}" if query else "")
         request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         return await self.client.send(request, stream=True)
+
+
+async def exited(worker: Worker, wait: float = 1.0) -> bool:
+    """Whether the worker's process ended (its sockets close a moment before it can be reaped)."""
+    if worker.process is None:
+        return False
+    for _ in range(int(wait / 0.05)):
+        if worker.process.poll() is not None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
 
 
 async def relay(response: httpx.Response, send) -> None:

@@ -46,9 +46,22 @@ class RequestChecks:
         if problem:
             return await send_problem(send, 400, problem, "invalid_request_error", param="messages")
 
-        async def replay():
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await self.app(scope, replay, send)
+        return await self.app(scope, Replay(body, receive), send)
+
+
+class Replay:
+    """An ASGI receive that gives the body already read, then the client's own messages. A streamed answer
+    (sse) waits on receive for the client's disconnect: answering it with the body again at once would spin
+    the event loop and no chunk would ever go out."""
+
+    def __init__(self, body: bytes, receive):
+        self.body, self.receive = body, receive
+
+    async def __call__(self):
+        if self.body is None:
+            return await self.receive()
+        body, self.body = self.body, None
+        return {"type": "http.request", "body": body, "more_body": False}
 
 
 async def read_body(receive) -> bytes:
