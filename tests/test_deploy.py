@@ -15,7 +15,7 @@ from stepdistill.cli import main
 from stepdistill.deploy.convert import interleave_rotary
 from stepdistill.deploy.export import ExportSettings, export
 from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
-from stepdistill.deploy.server_app import chat_request_problem
+from stepdistill.deploy.server_app import chat_request_problem, with_training_defaults
 from stepdistill.deploy.template import chat_template
 from stepdistill.errors import DataError
 from stepdistill.student.features import Encoder, label_source, rationale_source
@@ -135,6 +135,11 @@ def test_t5_students_get_a_clear_error(tmp_path, capsys):
 ])
 def test_chat_request_problems(body, problem):
     assert problem in chat_request_problem(body)
+
+
+def test_requests_get_no_repeat_penalty_unless_they_ask():
+    assert json.loads(with_training_defaults(b'{"messages": []}'))["repeat_penalty"] == 1.0
+    assert json.loads(with_training_defaults(b'{"repeat_penalty": 1.3}'))["repeat_penalty"] == 1.3
 
 
 def test_chat_request_ok():

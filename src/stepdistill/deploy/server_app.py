@@ -3,6 +3,7 @@
 llama-cpp-python answers a malformed JSON body with a 500 (its error handler re-reads the bad body) and a
 chat without a user message with a 500 (the template's exception). Clients should get a 400 that says what
 is wrong, so this thin ASGI layer checks chat requests before they reach the server; all else passes through.
+It also turns off the server's default repeat penalty (see TRAINING_DEFAULTS), so labels are HF's greedy ones.
 
     python -m stepdistill.deploy.server_app --model FILE.gguf --model_alias NAME [--host H] [--port P] ...
 """
@@ -32,6 +33,18 @@ def chat_request_problem(body: bytes) -> str | None:
     return None
 
 
+# llama_cpp.server applies repeat_penalty 1.1 unless told otherwise, even at temperature 0: labels reuse the
+# question's numbers, so the penalty changed a third of a SmolLM2 student's SVAMP labels against HF's greedy ones.
+TRAINING_DEFAULTS = {"repeat_penalty": 1.0}
+
+
+def with_training_defaults(body: bytes) -> bytes:
+    """The request with what the student was evaluated with (no repeat penalty) where the client said nothing."""
+    request = json.loads(body)
+    missing = {key: value for key, value in TRAINING_DEFAULTS.items() if key not in request}
+    return json.dumps(request | missing).encode() if missing else body
+
+
 class RequestChecks:
     """ASGI middleware: a chat request with a problem gets a 400 JSON error in OpenAI's shape."""
 
@@ -45,8 +58,7 @@ class RequestChecks:
         problem = chat_request_problem(body)
         if problem:
             return await send_problem(send, 400, problem, "invalid_request_error", param="messages")
-
-        return await self.app(scope, Replay(body, receive), send)
+        return await self.app(scope, Replay(with_training_defaults(body), receive), send)
 
 
 class Replay:
