@@ -55,6 +55,9 @@ def test_served_labels_agree_with_hf(trained_run, inputs_and_hf_labels, quant, l
     info = export(ExportSettings(run=str(trained_run), quant=quant), progress=False)
     assert info["pre_tokenizer"] == "smollm"
     served = served_labels(info["gguf"], examples)
-    agreement = sum(a == b for a, b in zip(served, hf_labels)) / len(examples)
+    # Agree: the same text, or the same label to SVAMP's scorer ("( 12 - 2 )" is "(12 - 2)"): a student trained
+    # 3 steps is unsure of its spacing, and f16/q8_0 rounding picks the other spacing near a tie.
+    task = get_task("svamp")
+    agreement = sum(a == b or task.score(a, b) for a, b in zip(served, hf_labels)) / len(examples)
     print(f"served {quant} agrees with HF on {agreement:.1%} of {len(examples)} SVAMP test labels")  # -s shows it
     assert agreement >= least, list(zip(served, hf_labels))
