@@ -2,10 +2,13 @@
 GGUF (f16 / q8_0 / q4_k_m) in process, and through the OpenAI-compatible server at several concurrencies.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve.py --run RUN_DIR [--n 40] [--threads 2] [--out bench.json]
+        [--replicas 1 2] [--concurrency 1 4 8] [--quants f16 q8_0 q4_k_m] [--no-hf]
 
 Same student, same n SVAMP test inputs, label-only, greedy, each answer capped at --max-tokens. Reports per path
 p50/p95 latency per label, labels/s and ms per generated token; and, measured in the same run, the physical
-bound per label: prompt FLOPs / matmul rate + generated tokens x weight bytes / memory bandwidth.
+bound per label: prompt FLOPs / matmul rate + generated tokens x weight bytes / memory bandwidth. Server rows
+also give their throughput over the batch-1 rate (the first server row: fewest replicas, concurrency 1); with
+--replicas N the server is `serve --replicas N` (N llama.cpp workers, --threads split between them).
 """
 
 from __future__ import annotations
@@ -68,24 +71,27 @@ def bench_in_process(gguf: str, quant: str, texts: list[str], max_tokens: int, t
 
 
 def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int,
-                 concurrencies: list[int]) -> list[dict]:
+                 concurrencies: list[int], replicas: int) -> list[dict]:
     from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
     from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
     from stepdistill.tasks.base import Example
 
     port = free_port()
-    process = start_server(Path(gguf), "127.0.0.1", port, "student", threads, n_ctx=512, quiet=True)
+    process = start_server(Path(gguf), "127.0.0.1", port, "student", threads, n_ctx=512, quiet=True,
+                           replicas=replicas)
     base_url, rows = f"http://127.0.0.1:{port}/v1", []
     try:
         wait_until_ready(base_url, process)
         client = make_client(base_url)
         examples = [Example(id=str(i), input=text, label=None) for i, text in enumerate(texts)]
-        endpoint_predict(client, "student", examples[:1], max_tokens, progress=False)  # warm-up
+        endpoint_predict(client, "student", examples[:replicas], max_tokens, concurrency=replicas,
+                         progress=False)  # warm-up, each worker once
         for concurrency in concurrencies:
             started = time.perf_counter()
             out = endpoint_predict(client, "student", examples, max_tokens, concurrency=concurrency, progress=False)
-            rows.append(summary(f"server {quant}, concurrency {concurrency}", [r["latency_ms"] for r in out],
-                                [r["completion_tokens"] for r in out], time.perf_counter() - started))
+            rows.append(summary(f"server {quant}, replicas {replicas}, concurrency {concurrency}",
+                                [r["latency_ms"] for r in out], [r["completion_tokens"] for r in out],
+                                time.perf_counter() - started))
     finally:
         stop_server(process)
     return rows
@@ -127,9 +133,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-tokens", type=int, default=13)
-    ap.add_argument("--quants", nargs="+", default=["f16", "q8_0", "q4_k_m"])
+    ap.add_argument("--quants", nargs="*", default=["f16", "q8_0", "q4_k_m"], help="in-process rows (none: skip)")
     ap.add_argument("--concurrency", nargs="+", type=int, default=[1, 4, 8])
+    ap.add_argument("--replicas", nargs="+", type=int, default=[1], help="server rows for each worker count")
     ap.add_argument("--server-quant", default="q8_0")
+    ap.add_argument("--no-hf", action="store_true", help="skip the HF generate row")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
 
@@ -137,41 +145,56 @@ def main() -> None:
     model_dir, record = model_folder(args.run)
     texts = [ex.input for ex in get_task("svamp").protocol_split("test", with_teacher=False)[: args.n]]
     ggufs = {}
-    for quant in args.quants:
+    for quant in dict.fromkeys(args.quants + [args.server_quant]):
         path = default_output(model_dir, quant)
         ggufs[quant] = str(path if path.is_file() else export(ExportSettings(run=args.run, quant=quant))["gguf"])
     rates = machine_rates(args.threads)
-    rows = [bench_hf(args.run, texts, args.max_tokens)]
+    rows = [] if args.no_hf else [bench_hf(args.run, texts, args.max_tokens)]
     rows += [bench_in_process(ggufs[q], q, texts, args.max_tokens, args.threads) for q in args.quants]
-    rows += bench_server(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads,
-                         args.concurrency)
+    for replicas in args.replicas:
+        rows += bench_server(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads,
+                             args.concurrency, replicas)
     report(rows, rates, ggufs, model_dir, args, load_before)
 
 
-def report(rows: list[dict], rates: dict, ggufs: dict, model_dir: Path, args, load_before) -> None:
-    import json as _json
-
-    config = _json.loads((model_dir / "config.json").read_text())
-    embed = config["vocab_size"] * config["hidden_size"]
+def add_ratios(rows: list[dict], rates: dict, ggufs: dict, model_dir: Path) -> float | None:
+    """Per row: HF p50 / p50, the physical bound at batch 1 and p50 / bound, throughput over the batch-1 server
+    rate. Returns the mean prompt length (None without an in-process row to read it from)."""
     from safetensors import safe_open
+
+    config = json.loads((model_dir / "config.json").read_text())
+    embed = config["vocab_size"] * config["hidden_size"]
     with safe_open(str(next(model_dir.glob("*.safetensors"))), "np") as f:
         params = sum(f.get_slice(k).get_shape()[0] * (f.get_slice(k).get_shape() + [1])[1] for k in f.keys())
-    prompt = next(r["mean_prompt_tokens"] for r in rows if "mean_prompt_tokens" in r)
-    hf_p50 = rows[0]["p50_ms"]
+    prompt = next((r["mean_prompt_tokens"] for r in rows if "mean_prompt_tokens" in r), None)
+    hf_p50 = next((r["p50_ms"] for r in rows if r["path"].startswith("HF")), None)
+    server_rows = [r for r in rows if r["path"].startswith("server")]
     for row in rows:
         quant = next((q for q in ggufs if f" {q}," in row["path"]), None)
-        if quant:
+        if quant and prompt and not row["path"].endswith(("concurrency 4", "concurrency 8")):
             bound = physical_bound_ms(params - embed, os.path.getsize(ggufs[quant]), prompt, row["mean_tokens"], rates)
             row["bound_ms"], row["p50_over_bound"] = round(bound, 1), round(row["p50_ms"] / bound, 2)
-        row["hf_over_p50"] = round(hf_p50 / row["p50_ms"], 2)
+        if hf_p50:
+            row["hf_over_p50"] = round(hf_p50 / row["p50_ms"], 2)
+        if row in server_rows:
+            row["throughput_over_batch1"] = round(row["labels_per_s"] / server_rows[0]["labels_per_s"], 2)
+    return prompt
+
+
+def report(rows: list[dict], rates: dict, ggufs: dict, model_dir: Path, args, load_before) -> None:
+    prompt = add_ratios(rows, rates, ggufs, model_dir)
     print(f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}; threads {args.threads}; "
           f"matmul {rates['matmul_flops'] / 1e9:.1f} GFLOP/s; bandwidth {rates['bandwidth_bytes'] / 1e9:.1f} GB/s; "
           f"{args.n} inputs, mean prompt {prompt} tokens")
-    print("| path | p50 ms | p95 ms | labels/s | ms/token | tokens | HF p50 / p50 | bound ms | p50 / bound |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| path | p50 ms | p95 ms | labels/s | labels/s / batch-1 server | ms/token | tokens | HF p50 / p50 | "
+          "bound ms | p50 / bound |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['path']} | {r['p50_ms']} | {r['p95_ms']} | {r['labels_per_s']} | {r['ms_per_token']} | "
-              f"{r['mean_tokens']} | {r['hf_over_p50']}x | {r.get('bound_ms', '')} | {r.get('p50_over_bound', '')} |")
+        ratios = [r.get("throughput_over_batch1"), r.get("hf_over_p50")]
+        ratios = [f"{value}x" if value is not None else "" for value in ratios]
+        print(f"| {r['path']} | {r['p50_ms']} | {r['p95_ms']} | {r['labels_per_s']} | {ratios[0]} | "
+              f"{r['ms_per_token']} | {r['mean_tokens']} | {ratios[1]} | {r.get('bound_ms', '')} | "
+              f"{r.get('p50_over_bound', '')} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "rates": rates, "load": [load_before, os.getloadavg()],
                                               "n": args.n, "threads": args.threads}, indent=2))

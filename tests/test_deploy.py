@@ -2,8 +2,11 @@
 answers to good and bad requests, and `eval --endpoint`. Tiny models only (seconds); SmolLM2 checks are slow."""
 
 import json
+import os
+import signal
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -11,8 +14,8 @@ import pytest
 from stepdistill.cli import main
 from stepdistill.deploy.convert import interleave_rotary
 from stepdistill.deploy.export import ExportSettings, export
-from stepdistill.deploy.serve import free_port
-from stepdistill.deploy.server_app import chat_request_problem
+from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
+from stepdistill.deploy.server_app import chat_request_problem, with_training_defaults
 from stepdistill.deploy.template import chat_template
 from stepdistill.errors import DataError
 from stepdistill.student.features import Encoder, label_source, rationale_source
@@ -134,13 +137,17 @@ def test_chat_request_problems(body, problem):
     assert problem in chat_request_problem(body)
 
 
+def test_requests_get_no_repeat_penalty_unless_they_ask():
+    assert json.loads(with_training_defaults(b'{"messages": []}'))["repeat_penalty"] == 1.0
+    assert json.loads(with_training_defaults(b'{"repeat_penalty": 1.3}'))["repeat_penalty"] == 1.3
+
+
 def test_chat_request_ok():
     assert chat_request_problem(b'{"messages": [{"role": "user", "content": "hi"}]}') is None
 
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_run, tiny_f16):
-    from stepdistill.deploy.serve import start_server, stop_server, wait_until_ready
     port = free_port()
     process = start_server(tiny_f16["gguf"], "127.0.0.1", port, "tiny", threads=1, n_ctx=256, quiet=True)
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -173,6 +180,22 @@ def test_server_answers_bad_requests_with_4xx_and_keeps_serving(tiny_server):
         assert post_chat(tiny_server, good)[0] == 200
 
 
+def streamed_events(base_url: str, body: bytes) -> list[str]:
+    """The `data: ...` lines of a chat request sent with stream=True."""
+    streamed = json.dumps(json.loads(body) | {"stream": True}).encode()
+    request = urllib.request.Request(f"{base_url}/chat/completions", data=streamed,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return [line for line in response.read().decode().splitlines() if line.startswith("data: ")]
+
+
+def test_streamed_answers_pass_the_request_checks(tiny_server):
+    body = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": QUESTIONS[0]}],
+                       "max_tokens": 4, "temperature": 0}).encode()
+    events = streamed_events(tiny_server, body)
+    assert events[-1] == "data: [DONE]" and json.loads(events[0][6:])["object"] == "chat.completion.chunk"
+
+
 def test_eval_endpoint_scores_the_served_student(tiny_server, tmp_path, data_dir, capsys):
     out = tmp_path / "predictions.jsonl"
     assert main(["eval", "--endpoint", tiny_server, "--task", "svamp", "--split", "test", "--limit", "3",
@@ -203,3 +226,37 @@ def test_report_served_row_serves_once_then_reads_the_cache(tmp_path, data_dir):
     cached["accuracy"] = 12.5  # a second report reads the cache instead of serving again
     cache.write_text(json.dumps(cached))
     assert "| 12.50 |" in served_table(tmp_path / "sweep", {"quant": "q8_0", "limit": 2})
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_replicas_answer_concurrent_requests_in_parallel_and_survive_a_dead_worker(tiny_f16):
+    """`serve --replicas 2`: both llama.cpp workers answer, streaming passes through, a killed one is skipped."""
+    port = free_port()
+    front = start_server(tiny_f16["gguf"], "127.0.0.1", port, "tiny", threads=2, n_ctx=256, quiet=True, replicas=2)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    good = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": QUESTIONS[0]}],
+                       "max_tokens": 8, "temperature": 0}).encode()
+    try:
+        wait_until_ready(base_url, front, timeout=120)
+        with ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda _: post_chat(base_url, good), range(6)))
+        assert [status for status, _ in replies] == [200] * 6
+        assert len({reply["choices"][0]["message"]["content"] for _, reply in replies}) == 1  # same weights
+        workers = get_json(f"http://127.0.0.1:{port}/workers")["workers"]
+        assert [w["answered"] > 0 for w in workers] == [True, True] and sum(w["answered"] for w in workers) == 6
+        assert get_json(f"{base_url}/models")["data"][0]["id"] == "tiny"
+        assert post_chat(base_url, b'{"model": "tiny", "messages": [{')[0] == 400
+
+        events = streamed_events(base_url, good)
+        assert len(events) > 2 and events[-1] == "data: [DONE]"
+
+        os.kill(workers[0]["pid"], signal.SIGKILL)
+        assert [post_chat(base_url, good)[0] for _ in range(3)] == [200] * 3
+        after = get_json(f"http://127.0.0.1:{port}/workers")["workers"]
+        assert [w["alive"] for w in after] == [False, True] and after[1]["answered"] >= workers[1]["answered"] + 3
+    finally:
+        stop_server(front)

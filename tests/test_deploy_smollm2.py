@@ -1,14 +1,11 @@
-"""Slow: a SmolLM2 student trained a few steps, exported (f16, q8_0), served by the unmodified
-`python -m llama_cpp.server`, queried through the `openai` client: its labels agree with HF's label-only ones."""
-
-import subprocess
-import sys
+"""Slow: a SmolLM2 student trained a few steps, exported (f16, q8_0), served by `stepdistill serve`'s server
+(llama_cpp.server's app), queried through the `openai` client: its labels agree with HF's label-only ones."""
 
 import pytest
 
 from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
 from stepdistill.deploy.export import ExportSettings, export
-from stepdistill.deploy.serve import free_port, stop_server, wait_until_ready
+from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
 from stepdistill.paths import smollm2_gguf
 from stepdistill.student.infer import predict
 from stepdistill.student.models import load_trained
@@ -38,10 +35,11 @@ def inputs_and_hf_labels(trained_run, data_dir):
 
 
 def served_labels(gguf: str, examples) -> list[str]:
+    # One thread: llama.cpp's threads spin-wait for each other, so on shared cores 2 threads crawl (BENCHMARKS.md).
+    # `serve`'s server: llama_cpp.server's app whose front turns off the default repeat penalty (1.1, applied
+    # even at temperature 0), which changed a third of the labels; the stock server needs "repeat_penalty": 1.0.
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--model_alias", "student",
-                                "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "1024", "--n_threads", "2"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = start_server(gguf, "127.0.0.1", port, "student", threads=1, n_ctx=1024, quiet=True)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
         wait_until_ready(base_url, process)
@@ -57,5 +55,9 @@ def test_served_labels_agree_with_hf(trained_run, inputs_and_hf_labels, quant, l
     info = export(ExportSettings(run=str(trained_run), quant=quant), progress=False)
     assert info["pre_tokenizer"] == "smollm"
     served = served_labels(info["gguf"], examples)
-    agreement = sum(a == b for a, b in zip(served, hf_labels)) / len(examples)
+    # Agree: the same text, or the same label to SVAMP's scorer ("( 12 - 2 )" is "(12 - 2)"): a student trained
+    # 3 steps is unsure of its spacing, and f16/q8_0 rounding picks the other spacing near a tie.
+    task = get_task("svamp")
+    agreement = sum(a == b or task.score(a, b) for a, b in zip(served, hf_labels)) / len(examples)
+    print(f"served {quant} agrees with HF on {agreement:.1%} of {len(examples)} SVAMP test labels")  # -s shows it
     assert agreement >= least, list(zip(served, hf_labels))

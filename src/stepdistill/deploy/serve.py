@@ -4,6 +4,7 @@ The server is llama_cpp.server's app (llama-cpp-python's `[server]` extra) in a 
 layer that turns malformed requests into 400s (server_app.py). `python -m llama_cpp.server --model FILE.gguf`
 serves the same file the same way (tests check both). It answers
 `/v1/chat/completions` with the chat template from the GGUF, which turns a user message into the label prompt.
+That server answers one request at a time; `--replicas N` puts N of them behind one front (router.py).
 """
 
 from __future__ import annotations
@@ -30,13 +31,17 @@ class ServeSettings:
     host: str = option("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
     port: int = option(8000, "TCP port")
     quant: str = option("q8_0", "weights served (exported on first use, cached in RUN/export/)", choices=QUANTS)
-    threads: int = option(0, "CPU threads for llama.cpp (0: all cores)")
+    threads: int = option(0, "CPU threads for llama.cpp, split between the replicas (0: all cores)")
+    replicas: int = option(1, "llama.cpp worker processes answering requests in parallel behind one port "
+                              "(llama-cpp-python's server answers one at a time); try one per 2 cores")
     n_ctx: int = option(2048, "context window in tokens (prompt + answer)")
     model_name: str = option("", "model name clients send (default: the run folder's name)")
 
     def __post_init__(self):
         if not self.run:
             raise DataError("serve needs a run folder")
+        if self.replicas < 1:
+            raise DataError(f"--replicas must be at least 1, got {self.replicas}")
 
 
 def cached_export(run: str, quant: str) -> Path:
@@ -57,13 +62,17 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def start_server(gguf_path: Path, host: str, port: int, model_name: str, threads: int = 0,
-                 n_ctx: int = 2048, quiet: bool = False) -> subprocess.Popen:
+def start_server(gguf_path: Path | str, host: str, port: int, model_name: str, threads: int = 0,
+                 n_ctx: int = 2048, quiet: bool = False, replicas: int = 1) -> subprocess.Popen:
     """Start llama_cpp.server's app (server_app.py: request checks in front) on the GGUF, whose chat template
-    builds the label prompt; returns the process."""
-    command = [sys.executable, "-m", "stepdistill.deploy.server_app", "--model", str(gguf_path),
+    builds the label prompt; with replicas > 1, the front of router.py over that many such servers. The server
+    stops when this process is gone. Returns the process."""
+    module = "server_app" if replicas == 1 else "router"
+    command = [sys.executable, "-m", f"stepdistill.deploy.{module}", "--model", str(gguf_path),
                "--model_alias", model_name, "--host", host, "--port", str(port), "--n_ctx", str(n_ctx),
-               "--n_threads", str(threads or os.cpu_count() or 1)]
+               "--n_threads", str(threads or os.cpu_count() or 1), "--exit_with_parent"]
+    if replicas > 1:
+        command += ["--replicas", str(replicas)]
     output = subprocess.DEVNULL if quiet else None
     return subprocess.Popen(command, stdout=output, stderr=output)
 
@@ -95,11 +104,12 @@ def serve(settings: ServeSettings) -> int:
     gguf_path = cached_export(settings.run, settings.quant)
     name = settings.model_name or Path(settings.run).resolve().name
     base_url = f"http://{settings.host}:{settings.port}/v1"
-    process = start_server(gguf_path, settings.host, settings.port, name, settings.threads, settings.n_ctx)
+    process = start_server(gguf_path, settings.host, settings.port, name, settings.threads, settings.n_ctx,
+                           replicas=settings.replicas)
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         wait_until_ready(base_url, process)
-        print(usage_text(base_url, name, gguf_path), flush=True)
+        print(usage_text(base_url, name, gguf_path, settings.replicas), flush=True)
         return process.wait()
     except KeyboardInterrupt:
         print("stopping the server ...", file=sys.stderr)
@@ -113,9 +123,10 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def usage_text(base_url: str, name: str, gguf_path: Path) -> str:
+def usage_text(base_url: str, name: str, gguf_path: Path, replicas: int = 1) -> str:
     body = '{"model": "%s", "messages": [{"role": "user", "content": "YOUR QUESTION"}], "temperature": 0}' % name
-    return (f"serving {gguf_path}\n  URL:   {base_url}\n  model: {name}\n"
+    workers = f" ({replicas} llama.cpp workers; GET {base_url[:-3]}/workers shows each)" if replicas > 1 else ""
+    return (f"serving {gguf_path}{workers}\n  URL:   {base_url}\n  model: {name}\n"
             f"  curl:  curl -s {base_url}/chat/completions -H 'Content-Type: application/json' -d '{body}'\n"
             f"  the answer is the label; add {{\"role\": \"system\", \"content\": \"rationale\"}} for the rationale\n"
             "Ctrl-C stops the server.")
