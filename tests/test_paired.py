@@ -274,3 +274,22 @@ def test_report_shows_hinted_rationales_tagged(tmp_path):
     html = (out / "report.html").read_text()
     assert html.count("hinted rationale (the teacher was given the gold label)") == 3
     assert "because 2" in html and "because 3" not in html and "own question" not in html
+
+
+def test_arms_fill_settings_a_run_predates():
+    """An older run without a setting added later (here `hinted`) trained as the default does now: it is the
+    same configuration as a new run that says so, and labels name only what really differs."""
+    from stepdistill.experiments.compare import arms_of
+    from stepdistill.experiments.runs import RunScores
+
+    def run(seed, method, **settings):
+        record = {"seed": seed, "method": method, "labels": "gold",
+                  "settings": {"seed": seed, "method": method, "alpha": 0.5, **settings}}
+        return RunScores(Path(f"run-{method}-{seed}"), record, {"item": True})
+
+    runs = [run(0, "dss"), run(1, "dss", hinted="include", overwrite=True),
+            run(0, "dss", rationales="right-only", hinted="include")]
+    arms = arms_of(runs)
+    assert sorted(arms) == ["distilling step-by-step (rationales=None)",
+                            "distilling step-by-step (rationales=right-only)"]
+    assert [r.seed for r in arms["distilling step-by-step (rationales=None)"]] == [0, 1]

@@ -6,6 +6,7 @@ scored on the same test items; the statistics are in paired.py.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,8 +16,8 @@ from .paired import AccuracyInterval, PairedComparison, SeedPair, accuracy_inter
 from .runs import RunScores, aligned, method_name
 
 # settings that never make two runs different configurations
-BOOKKEEPING = {"seed", "out", "resume", "progress", "data_dir", "eval_batch_size", "logging_steps",
-               "save_total_limit", "test_each_eval"}
+BOOKKEEPING = {"seed", "out", "resume", "overwrite", "progress", "data_dir", "eval_batch_size", "logging_steps",
+               "save_total_limit", "test_each_eval", "activation_checkpointing"}  # the last: same maths, less memory
 METHOD_ORDER = {"dss": 0, "single": 1, "standard": 2}  # pairs read "dss - standard", not the reverse
 
 
@@ -56,17 +57,28 @@ def compare_arms(arms: dict[str, list[RunScores]]) -> Comparison:
     return result
 
 
+def run_settings(record: dict) -> dict:
+    """A run's train settings, with the defaults of this version for settings added after the run was made
+    (an older run without `hinted` trained as `hinted=include` does now, so the two are one configuration)."""
+    from ..student.settings import TrainSettings
+
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainSettings)
+                if field.default is not dataclasses.MISSING}
+    return {**defaults, **record.get("settings", {})}
+
+
 def arm_label(record: dict, varying: list[str]) -> str:
     """The method's name plus whatever else distinguishes this configuration from the others compared."""
-    settings = record.get("settings", {})
+    settings = run_settings(record)
     extras = [f"{key}={settings.get(key)}" for key in varying if key not in ("method", "labels")]
     return method_name(record) + (f" ({', '.join(extras)})" if extras else "")
 
 
 def arms_of(runs: list[RunScores]) -> dict[str, list[RunScores]]:
     """Group run folders into arms: runs whose settings differ only in seed (and bookkeeping) are one arm."""
-    keys = sorted({key for run in runs for key in run.record.get("settings", {})} - BOOKKEEPING)
-    varying = [key for key in keys if len({repr(run.record.get("settings", {}).get(key)) for run in runs}) > 1]
+    settings = [run_settings(run.record) for run in runs]
+    keys = sorted({key for one in settings for key in one} - BOOKKEEPING)
+    varying = [key for key in keys if len({repr(one.get(key)) for one in settings}) > 1]
     arms: dict[str, list[RunScores]] = {}
     for run in runs:
         arms.setdefault(arm_label(run.record, varying), []).append(run)
