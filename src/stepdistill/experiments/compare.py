@@ -57,31 +57,29 @@ def compare_arms(arms: dict[str, list[RunScores]]) -> Comparison:
     return result
 
 
-def run_settings(record: dict) -> dict:
+def run_settings(run: RunScores) -> dict:
     """A run's train settings, with the defaults of this version for settings added after the run was made
     (an older run without `hinted` trained as `hinted=include` does now, so the two are one configuration)."""
-    from ..student.settings import TrainSettings
+    from ..student.runfile import settings_of
 
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainSettings)
-                if field.default is not dataclasses.MISSING}
-    return {**defaults, **record.get("settings", {})}
+    return dataclasses.asdict(settings_of(run.record, run.folder))
 
 
-def arm_label(record: dict, varying: list[str]) -> str:
+def arm_label(run: RunScores, varying: list[str]) -> str:
     """The method's name plus whatever else distinguishes this configuration from the others compared."""
-    settings = run_settings(record)
+    settings = run_settings(run)
     extras = [f"{key}={settings.get(key)}" for key in varying if key not in ("method", "labels")]
-    return method_name(record) + (f" ({', '.join(extras)})" if extras else "")
+    return method_name(run.record) + (f" ({', '.join(extras)})" if extras else "")
 
 
 def arms_of(runs: list[RunScores]) -> dict[str, list[RunScores]]:
     """Group run folders into arms: runs whose settings differ only in seed (and bookkeeping) are one arm."""
-    settings = [run_settings(run.record) for run in runs]
+    settings = [run_settings(run) for run in runs]
     keys = sorted({key for one in settings for key in one} - BOOKKEEPING)
     varying = [key for key in keys if len({repr(one.get(key)) for one in settings}) > 1]
     arms: dict[str, list[RunScores]] = {}
     for run in runs:
-        arms.setdefault(arm_label(run.record, varying), []).append(run)
+        arms.setdefault(arm_label(run, varying), []).append(run)
     for name, members in arms.items():
         seeds = [run.seed for run in members]
         if len(seeds) != len(set(seeds)):

@@ -25,8 +25,11 @@ def load_run(folder: str | Path, missing_ok: bool = False) -> dict:
 def run_settings(folder: str | Path) -> TrainSettings | None:
     """The settings the run was trained with (defaults for fields added since), or None without run.json."""
     run = load_run(folder, missing_ok=True)
-    if not run:
-        return None
+    return settings_of(run, folder) if run else None
+
+
+def settings_of(run: dict, folder: str | Path) -> TrainSettings:
+    """The TrainSettings stored in a run.json record; fields added since take today's defaults."""
     known = {field.name for field in dataclasses.fields(TrainSettings)}
     stored = {name: value for name, value in run.get("settings", {}).items() if name in known}
     return TrainSettings(**{"out": str(folder), **stored})
