@@ -4,6 +4,7 @@ answers to good and bad requests, and `eval --endpoint`. Tiny models only (secon
 import json
 import os
 import signal
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -233,8 +234,20 @@ def get_json(url: str) -> dict:
         return json.loads(response.read())
 
 
+def restarted_workers(port: int, dead_pid: int, timeout: float = 120.0) -> list[dict]:
+    """The front's workers once the slot of the killed process holds a new, live one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = get_json(f"http://127.0.0.1:{port}/workers")["workers"]
+        if workers[0]["pid"] != dead_pid and workers[0]["alive"]:
+            return workers
+        time.sleep(0.25)
+    raise AssertionError(f"no worker replaced pid {dead_pid} within {timeout:.0f} s: {workers}")
+
+
 def test_replicas_answer_concurrent_requests_in_parallel_and_survive_a_dead_worker(tiny_f16):
-    """`serve --replicas 2`: both llama.cpp workers answer, streaming passes through, a killed one is skipped."""
+    """`serve --replicas 2`: both llama.cpp workers answer, streaming passes through, a killed one is skipped
+    while a new one starts in its slot, which then answers too."""
     port = free_port()
     front = start_server(tiny_f16["gguf"], "127.0.0.1", port, "tiny", threads=2, n_ctx=256, quiet=True, replicas=2)
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -255,8 +268,12 @@ def test_replicas_answer_concurrent_requests_in_parallel_and_survive_a_dead_work
         assert len(events) > 2 and events[-1] == "data: [DONE]"
 
         os.kill(workers[0]["pid"], signal.SIGKILL)
-        assert [post_chat(base_url, good)[0] for _ in range(3)] == [200] * 3
-        after = get_json(f"http://127.0.0.1:{port}/workers")["workers"]
-        assert [w["alive"] for w in after] == [False, True] and after[1]["answered"] >= workers[1]["answered"] + 3
+        assert [post_chat(base_url, good)[0] for _ in range(3)] == [200] * 3  # the live worker answers meanwhile
+        after = restarted_workers(port, workers[0]["pid"])  # a new llama.cpp process takes the dead one's slot
+        assert [w["alive"] for w in after] == [True, True] and after[0]["restarts"] == 1
+        assert after[1]["answered"] >= workers[1]["answered"] + 3
+        with ThreadPoolExecutor(4) as pool:
+            assert [status for status, _ in pool.map(lambda _: post_chat(base_url, good), range(4))] == [200] * 4
+        assert get_json(f"http://127.0.0.1:{port}/workers")["workers"][0]["answered"] > 0
     finally:
         stop_server(front)

@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from stepdistill.deploy.router import Router, Worker
+from stepdistill.deploy.router import Router, Worker, WorkerSupervisor
 from stepdistill.deploy.serve import free_port
 from stepdistill.deploy.server_app import RequestChecks
 from support.loopback import LoopbackServer
@@ -106,3 +106,49 @@ def test_a_request_cut_by_a_worker_that_died_goes_to_another():
     with LoopbackServer(script=["stall"], stall=1.0) as dying, LoopbackServer() as alive:
         router = Router([Worker(dying.port, process), worker_on(alive)], "student")
         asyncio.run(scenario(Front(router), dying, alive, process))
+
+
+def stand_in_process() -> subprocess.Popen:
+    """Stands for a worker's llama.cpp process: alive until killed."""
+    return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+
+
+def test_a_worker_whose_process_ended_is_replaced_and_answers():
+    async def ask(front: Front) -> list[int]:
+        return [reply.status_code for reply in await front.ask_all([chat(f"q{i}") for i in range(4)])]
+
+    first, spare = stand_in_process(), stand_in_process()
+    with LoopbackServer() as old, LoopbackServer() as new:
+        workers = [Worker(old.port, first)]
+        supervisor = WorkerSupervisor(workers, start_one=lambda: Worker(new.port, spare))
+        assert supervisor.replace_exited() == []  # alive: left alone
+        first.kill()
+        first.wait()
+        assert supervisor.replace_exited() == [0]
+        assert workers[0].port == new.port and workers[0].restarts == 1
+        assert asyncio.run(ask(Front(Router(workers, "student")))) == [200] * 4 and len(new.log) == 4
+    spare.kill()
+    spare.wait()
+
+
+def test_restarts_stop_at_the_limit_and_a_failed_start_counts():
+    attempts = []
+
+    def start_one() -> Worker:
+        attempts.append(1)
+        process = stand_in_process()
+        process.kill()
+        process.wait()
+        if len(attempts) == 1:
+            raise RuntimeError("the new server exited before answering")
+        return Worker(free_port(), process)  # starts, then ends at once: a crash loop
+
+    dead = stand_in_process()
+    dead.kill()
+    dead.wait()
+    workers = [Worker(free_port(), dead)]
+    supervisor = WorkerSupervisor(workers, start_one, max_restarts=3)
+    for _ in range(6):
+        supervisor.replace_exited()
+    assert len(attempts) == 3 and workers[0].restarts == 3
+    assert workers[0].status()["restarts"] == 3 and not workers[0].alive

@@ -8,6 +8,8 @@ too). It answers `GET /v1/models` itself (a worker's waits for the model lock) a
 worker's port, pid, requests in flight and answered). A worker that cannot be reached or whose process ended
 gets no more requests, and the request goes to another (a chat request has no side effects, so sending it
 again is safe); a live worker that fails mid-answer gives that request a 502; with no worker left, a 503.
+A worker whose process ended (a crash, the OOM killer) is replaced by a new one on a new port
+(WorkerSupervisor), at most --max_restarts times per slot, so one bad input cannot take the service down.
 
     python -m stepdistill.deploy.router --model FILE.gguf --model_alias NAME --replicas 2 [--port P] ...
 """
@@ -16,7 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
+import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import httpx
 
@@ -35,6 +40,7 @@ class Worker:
     in_flight: int = 0
     answered: int = 0
     unreachable: bool = False  # a connection was refused: the worker gets no more requests
+    restarts: int = 0  # workers started in this slot after the first one's process ended
 
     @property
     def url(self) -> str:
@@ -46,7 +52,11 @@ class Worker:
 
     def status(self) -> dict:
         return {"port": self.port, "pid": self.process.pid if self.process else None, "alive": self.alive,
-                "in_flight": self.in_flight, "answered": self.answered}
+                "in_flight": self.in_flight, "answered": self.answered, "restarts": self.restarts}
+
+    @property
+    def exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
 
 
 class Router:
@@ -131,22 +141,90 @@ async def relay(response: httpx.Response, send) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def start_workers(model: str, model_name: str, replicas: int, threads: int, n_ctx: int) -> list[Worker]:
-    """`replicas` llama.cpp servers on free loopback ports, `threads` split between them; all ready or none."""
-    from .serve import free_port, start_server, wait_until_ready
+class WorkerSupervisor:
+    """Replaces each worker whose process ended with a new one, started by `start_one` (a new process on a new
+    port, ready before it is put in the slot), at most `max_restarts` times per slot. It runs in its own thread:
+    starting a llama.cpp server takes seconds, and requests keep going to the live workers meanwhile. A worker
+    that is alive but unreachable is left alone (its process may still be loading or busy)."""
 
-    each = max(1, threads // replicas)
+    def __init__(self, workers: list[Worker], start_one: Callable[[], Worker], max_restarts: int = 3,
+                 interval: float = 1.0):
+        self.workers, self.start_one = workers, start_one
+        self.max_restarts, self.interval = max_restarts, interval
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.watch, name="worker-supervisor", daemon=True)
+
+    def replace_exited(self) -> list[int]:
+        """Start a new worker for each slot whose process ended and has restarts left; the slots replaced."""
+        replaced = []
+        for slot, worker in enumerate(self.workers):
+            if not worker.exited or worker.restarts >= self.max_restarts or self.stopping.is_set():
+                continue
+            worker.restarts += 1  # counted before the start, so a worker that cannot start is not retried forever
+            try:
+                new = self.start_one()
+            except Exception as error:  # noqa: BLE001 - a failed start leaves the slot dead, the front serving
+                print(f"worker on port {worker.port} ended; a new one did not start: {error}", file=sys.stderr)
+                continue
+            new.restarts = worker.restarts
+            self.workers[slot] = new  # one list store: the front's next pick sees the new worker
+            replaced.append(slot)
+            print(f"worker on port {worker.port} ended (exit {worker.process.returncode}); "
+                  f"restarted on port {new.port}", file=sys.stderr)
+        return replaced
+
+    def watch(self) -> None:
+        while not self.stopping.wait(self.interval):
+            self.replace_exited()
+
+    def start(self) -> "WorkerSupervisor":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=5.0)
+
+
+def start_worker(model: str, model_name: str, threads: int, n_ctx: int) -> Worker:
+    """One llama.cpp server (server_app.py) on a free loopback port; not yet ready."""
+    from .serve import free_port, start_server
+
+    port = free_port()
+    return Worker(port, start_server(model, "127.0.0.1", port, model_name, threads, n_ctx))
+
+
+def wait_ready(worker: Worker) -> Worker:
+    from .serve import wait_until_ready
+
+    wait_until_ready(f"{worker.url}/v1", worker.process)
+    return worker
+
+
+def start_workers(model: str, model_name: str, replicas: int, threads: int, n_ctx: int) -> list[Worker]:
+    """`replicas` llama.cpp servers on free loopback ports, `threads` each; all ready or none."""
     workers = []
     try:
         for _ in range(replicas):
-            port = free_port()
-            workers.append(Worker(port, start_server(model, "127.0.0.1", port, model_name, each, n_ctx)))
+            workers.append(start_worker(model, model_name, threads, n_ctx))
         for worker in workers:
-            wait_until_ready(f"{worker.url}/v1", worker.process)
+            wait_ready(worker)
     except BaseException:
         stop_workers(workers)
         raise
     return workers
+
+
+def replacement_starter(model: str, model_name: str, threads: int, n_ctx: int) -> Callable[[], Worker]:
+    """What the supervisor calls to start a worker in place of one that ended (stopped again if never ready)."""
+    def start_one() -> Worker:
+        worker = start_worker(model, model_name, threads, n_ctx)
+        try:
+            return wait_ready(worker)
+        except BaseException:
+            stop_workers([worker])
+            raise
+    return start_one
 
 
 def stop_workers(workers: list[Worker]) -> None:
@@ -166,15 +244,19 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = server_arguments(__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=2)
+    parser.add_argument("--max_restarts", type=int, default=3, help="new workers per slot after one ends")
     args = parser.parse_args(argv)
     if args.exit_with_parent:
         exit_with_parent()
-    workers = start_workers(args.model, args.model_alias, args.replicas, args.n_threads or os.cpu_count() or 1,
-                            args.n_ctx)
+    threads = max(1, (args.n_threads or os.cpu_count() or 1) // args.replicas)  # the cores split between workers
+    workers = start_workers(args.model, args.model_alias, args.replicas, threads, args.n_ctx)
+    supervisor = WorkerSupervisor(workers, replacement_starter(args.model, args.model_alias, threads, args.n_ctx),
+                                  args.max_restarts).start()
     try:
         app = RequestChecks(Router(workers, args.model_alias))
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="off")
     finally:
+        supervisor.stop()
         stop_workers(workers)
 
 
