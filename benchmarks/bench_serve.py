@@ -2,13 +2,15 @@
 GGUF (f16 / q8_0 / q4_k_m) in process, and through the OpenAI-compatible server at several concurrencies.
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve.py --run RUN_DIR [--n 40] [--threads 2] [--out bench.json]
-        [--replicas 1 2] [--concurrency 1 4 8] [--quants f16 q8_0 q4_k_m] [--no-hf]
+        [--replicas 1 2] [--concurrency 1 4 8] [--quants f16 q8_0 q4_k_m] [--no-hf] [--batched 1 8]
 
 Same student, same n SVAMP test inputs, label-only, greedy, each answer capped at --max-tokens. Reports per path
 p50/p95 latency per label, labels/s and ms per generated token; and, measured in the same run, the physical
 bound per label: prompt FLOPs / matmul rate + generated tokens x weight bytes / memory bandwidth. Server rows
 also give their throughput over the batch-1 rate (the first server row: fewest replicas, concurrency 1); with
 --replicas N the server is `serve --replicas N` (N llama.cpp workers, --threads split between them).
+--batched WIDTH... adds in-process rows that decode WIDTH sequences at once through llama.cpp's batch API
+(batched_decode.py: what true batching could give), with the share of their time spent on the prompts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import os
 import statistics
 import time
 from pathlib import Path
+
+from batched_decode import bench_batched
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -138,6 +142,7 @@ def main() -> None:
     ap.add_argument("--replicas", nargs="+", type=int, default=[1], help="server rows for each worker count")
     ap.add_argument("--server-quant", default="q8_0")
     ap.add_argument("--no-hf", action="store_true", help="skip the HF generate row")
+    ap.add_argument("--batched", nargs="*", type=int, default=[], help="in-process rows decoding WIDTH sequences at once")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
 
@@ -151,6 +156,8 @@ def main() -> None:
     rates = machine_rates(args.threads)
     rows = [] if args.no_hf else [bench_hf(args.run, texts, args.max_tokens)]
     rows += [bench_in_process(ggufs[q], q, texts, args.max_tokens, args.threads) for q in args.quants]
+    rows += [bench_batched(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads, width)
+             for width in args.batched]
     for replicas in args.replicas:
         rows += bench_server(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads,
                              args.concurrency, replicas)
@@ -169,7 +176,7 @@ def add_ratios(rows: list[dict], rates: dict, ggufs: dict, model_dir: Path) -> f
     prompt = next((r["mean_prompt_tokens"] for r in rows if "mean_prompt_tokens" in r), None)
     hf_p50 = next((r["p50_ms"] for r in rows if r["path"].startswith("HF")), None)
     server_rows = [r for r in rows if r["path"].startswith("server")]
-    for row in rows:
+    for row in (row for row in rows if "prompt_share" not in row):  # batched rows have no per-label latency
         quant = next((q for q in ggufs if f" {q}," in row["path"]), None)
         if quant and prompt and not row["path"].endswith(("concurrency 4", "concurrency 8")):
             bound = physical_bound_ms(params - embed, os.path.getsize(ggufs[quant]), prompt, row["mean_tokens"], rates)
@@ -189,12 +196,20 @@ def report(rows: list[dict], rates: dict, ggufs: dict, model_dir: Path, args, lo
     print("| path | p50 ms | p95 ms | labels/s | labels/s / batch-1 server | ms/token | tokens | HF p50 / p50 | "
           "bound ms | p50 / bound |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for r in rows:
+    batched = [r for r in rows if "prompt_share" in r]
+    for r in (r for r in rows if "prompt_share" not in r):
         ratios = [r.get("throughput_over_batch1"), r.get("hf_over_p50")]
         ratios = [f"{value}x" if value is not None else "" for value in ratios]
         print(f"| {r['path']} | {r['p50_ms']} | {r['p95_ms']} | {r['labels_per_s']} | {ratios[0]} | "
               f"{r['ms_per_token']} | {r['mean_tokens']} | {ratios[1]} | {r.get('bound_ms', '')} | "
               f"{r.get('p50_over_bound', '')} |")
+    if batched:
+        print("| batched in process | labels/s | over width 1 | prompt ms per label | steps ms per label | "
+              "share of time in prompts | tokens |")
+        print("|---|---|---|---|---|---|---|")
+        for r in batched:
+            print(f"| {r['path']} | {r['labels_per_s']} | {r['labels_per_s'] / batched[0]['labels_per_s']:.2f}x | "
+                  f"{r['prompt_ms_per_label']} | {r['steps_ms_per_label']} | {r['prompt_share']:.1%} | {r['mean_tokens']} |")
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows, "rates": rates, "load": [load_before, os.getloadavg()],
                                               "n": args.n, "threads": args.threads}, indent=2))
