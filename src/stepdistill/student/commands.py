@@ -11,7 +11,7 @@ from ..cliargs import add_settings_arguments, settings_from_args
 from ..deploy.endpoint_eval import add_endpoint_arguments
 from ..errors import DataError
 from ..jsonio import check_writable_file, iter_jsonl, write_jsonl
-from .runfile import run_settings
+from .runfile import load_run, prompt_format_of, settings_of
 from .settings import TrainSettings
 from ..tasks.spec import add_task_options, task_from_args
 
@@ -41,12 +41,13 @@ def check_generation_args(args: argparse.Namespace) -> None:
 
 def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, dict]:
     """The run's settings, and predict()'s arguments as the run was evaluated while training: its method, the
-    tokens to generate (unless --max-new-tokens) and its input length limit (a model folder without run.json
-    gets the defaults of `train`)."""
-    settings = run_settings(args.model)
+    tokens to generate (unless --max-new-tokens), its input length limit and input format (a model folder without
+    run.json gets the defaults of `train`)."""
+    run = load_run(args.model, missing_ok=True)
+    settings = settings_of(run, args.model) if run else None
     effective = settings or TrainSettings(out=args.model)
     return settings, {"method": effective.method, "max_new_tokens": args.max_new_tokens or effective.label_tokens,
-                      "max_source": effective.max_source_len}
+                      "max_source": effective.max_source_len, "prompts": prompt_format_of(run, args.model)}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""Reading a run folder's run.json: the one place that knows its name and how to get settings back from it."""
+"""Reading a run folder's run.json: the one place that knows its name and how to get settings (and the input
+format) back from it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..jsonio import read_json
+from .prompts import PREFIX, PromptFormat
 from .settings import TrainSettings
 
 RUN_FILE = "run.json"  # written last by `stepdistill train`: its presence means the run finished
@@ -22,14 +24,18 @@ def load_run(folder: str | Path, missing_ok: bool = False) -> dict:
     return read_json(path)
 
 
-def run_settings(folder: str | Path) -> TrainSettings | None:
-    """The settings the run was trained with (defaults for fields added since), or None without run.json."""
-    run = load_run(folder, missing_ok=True)
-    return settings_of(run, folder) if run else None
-
-
 def settings_of(run: dict, folder: str | Path) -> TrainSettings:
     """The TrainSettings stored in a run.json record; fields added since take today's defaults."""
     known = {field.name for field in dataclasses.fields(TrainSettings)}
     stored = {name: value for name, value in run.get("settings", {}).items() if name in known}
     return TrainSettings(**{"out": str(folder), **stored})
+
+
+def prompt_format_of(run: dict, folder: str | Path) -> PromptFormat:
+    """The input format a run trained with (its --input-format; the chat strings are stored in run.json, since
+    the saved tokenizer's chat template is the served one). Prefix for a run or model folder without record."""
+    if not run or settings_of(run, folder).input_format == "prefix":
+        return PREFIX
+    if not isinstance(run.get("prompt_format"), dict):
+        raise DataError(f"{Path(folder) / RUN_FILE}: an --input-format chat run without its prompt_format")
+    return PromptFormat.from_record(run["prompt_format"])
