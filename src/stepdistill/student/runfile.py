@@ -24,6 +24,12 @@ def load_run(folder: str | Path, missing_ok: bool = False) -> dict:
     return read_json(path)
 
 
+def run_settings(folder: str | Path) -> TrainSettings | None:
+    """The settings the run was trained with (defaults for fields added since), or None without run.json."""
+    run = load_run(folder, missing_ok=True)
+    return settings_of(run, folder) if run else None
+
+
 def settings_of(run: dict, folder: str | Path) -> TrainSettings:
     """The TrainSettings stored in a run.json record; fields added since take today's defaults."""
     known = {field.name for field in dataclasses.fields(TrainSettings)}
@@ -32,10 +38,15 @@ def settings_of(run: dict, folder: str | Path) -> TrainSettings:
 
 
 def prompt_format_of(run: dict, folder: str | Path) -> PromptFormat:
-    """The input format a run trained with (its --input-format; the chat strings are stored in run.json, since
-    the saved tokenizer's chat template is the served one). Prefix for a run or model folder without record."""
+    """The input format a run trained with: its --input-format, with a chat run's strings from run.json (its saved
+    tokenizer's chat template is the served one, not the student's own). Prefix without a run record."""
     if not run or settings_of(run, folder).input_format == "prefix":
         return PREFIX
     if not isinstance(run.get("prompt_format"), dict):
         raise DataError(f"{Path(folder) / RUN_FILE}: an --input-format chat run without its prompt_format")
     return PromptFormat.from_record(run["prompt_format"])
+
+
+def run_prompt_format(folder: str | Path) -> PromptFormat:
+    """The input format of a run folder (or a model folder from elsewhere: prefix)."""
+    return prompt_format_of(load_run(folder, missing_ok=True), folder)
