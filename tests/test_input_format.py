@@ -67,6 +67,12 @@ def test_chat_sources_are_the_students_chat_template_with_one_bos(adds_bos, temp
                                               return_dict=False) == prompt
 
 
+def test_single_trains_on_the_label_format():
+    prompts = prompt_format("chat", chat_tokenizer(True), False, "tiny")
+    texts = task_texts(Example("1", "q", "y"), "single", "y", "because", prompts=prompts)
+    assert texts.label == (prompts.label("q"), "because So the answer is y.") and texts.rationale is None
+
+
 def test_a_long_chat_input_keeps_the_template_and_the_question():
     tokenizer = chat_tokenizer(True)
     prompts = prompt_format("chat", tokenizer, False, "tiny")
