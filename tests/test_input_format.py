@@ -135,6 +135,8 @@ def test_predict_of_a_chat_run_uses_its_format(chat_run, capsys, monkeypatch):
     assert main(["predict", "--model", str(out), "--with-rationale", "Tom has 3 apples. How many?"]) == 0
     assert seen == [prompts.label("Tom has 3 apples. How many?"), prompts.rationale("Tom has 3 apples. How many?")]
     assert set(json.loads(capsys.readouterr().out)) == {"id", "prediction", "rationale"}
+    assert main(["predict", "--model", str(out / "model"), "Tom?"]) == 0  # the run's model/ folder: the same format
+    assert seen[-1] == prompts.label("Tom?")
 
 
 def test_the_served_template_rebuilds_the_chat_training_source(chat_run):

@@ -17,6 +17,8 @@ RUN_FILE = "run.json"  # written last by `stepdistill train`: its presence means
 def load_run(folder: str | Path, missing_ok: bool = False) -> dict:
     """The run's record; {} for a folder without run.json when `missing_ok` (a model folder from elsewhere)."""
     path = Path(folder) / RUN_FILE
+    if not path.is_file() and Path(folder).name == "model" and (Path(folder).parent / RUN_FILE).is_file():
+        path = Path(folder).parent / RUN_FILE  # a run's model/ folder (eval and predict take either): its run's record
     if not path.is_file():
         if missing_ok:
             return {}

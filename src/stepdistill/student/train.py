@@ -25,11 +25,10 @@ from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
 from .dataset import build_dataset, count_tokens, data_hashes, truncation_record, write_rationale_sample
 from .features import Encoder, TwoTaskCollator
-from .guards import check_rationales, check_student, check_test_split, warn_small_validation
+from .guards import check_input_format, check_rationales, check_student, check_test_split, warn_small_validation
 from .infer import score_predictions
 from .memory import limit_allocator_growth, release_free_memory
 from .models import Student, load_student, set_attention
-from .prompts import prompt_format
 from .resume import prepare_run_folder, resume_checkpoint
 from .runfile import RUN_FILE
 from .selection import CheckpointEvaluator, selection_protocol, validation_examples, warn_if_no_checkpoint_scored
@@ -43,11 +42,11 @@ def run_train(settings: TrainSettings) -> dict:
     """Train, choose the checkpoint on validation, test it once; returns run.json's record ({} off rank 0)."""
     started = time.time()
     check_student(settings.student)
+    prompts = check_input_format(settings.input_format, settings.student)
     limit_allocator_growth()  # memory.py: without it a SmolLM2 run's RSS grew far past its tensors
-    student = load_student(settings.student, seed=settings.seed)  # first: --input-format needs its tokenizer
-    prompts = prompt_format(settings.input_format, student.tokenizer, student.is_seq2seq, settings.student)
     out = prepare_run_folder(settings)
     task, train_examples, data_report, valid = load_data(settings)
+    student = load_student(settings.student, seed=settings.seed)
     attention = set_attention(student.model, settings.attn)
     if settings.lora:
         student.model = with_lora(student, settings.lora_r)
