@@ -163,6 +163,19 @@ def test_compare_labels_arms_by_the_setting_that_differs(tmp_path):
                                                               "distilling step-by-step (alpha=0.8)"]
 
 
+def test_input_format_defines_an_arm_and_older_runs_are_prefix(tmp_path):
+    """Runs made before --input-format trained in prefix format: one arm with new prefix runs; chat is another."""
+    runs = [write_run(tmp_path / name, "dss", seed, [True, False, True, seed == 1])
+            for name, seed in (("old", 0), ("prefix", 1), ("chat", 0), ("chat1", 1))]
+    for folder, input_format in ((runs[1], "prefix"), (runs[2], "chat"), (runs[3], "chat")):
+        record = json.loads((folder / "run.json").read_text())
+        record["settings"]["input_format"] = input_format
+        (folder / "run.json").write_text(json.dumps(record))
+    comparison = compare_folders(runs)
+    assert comparison.runs == {"distilling step-by-step (input_format=prefix)": [str(runs[0]), str(runs[1])],
+                               "distilling step-by-step (input_format=chat)": [str(runs[2]), str(runs[3])]}
+
+
 # -- report -----------------------------------------------------------------------------------------------
 
 def test_summarize_against_hand_count():

@@ -66,3 +66,20 @@ def tiny_t5_run(folder: Path) -> Path:
 
     student = tiny_student("tiny-t5")
     return save_run(folder, student.model, student.tokenizer)
+
+
+# A small chat template in the shape of SmolLM2's (turns closed by the EOS token), written with BOS at its start,
+# as Llama-3-style templates are: a tokenizer that also adds BOS itself must still get one BOS, not two.
+CHAT_TEMPLATE = ("{{ bos_token }}{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}</s>\n"
+                 "{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+
+
+def chat_student(folder: Path) -> Path:
+    """A tiny Llama student folder (BPE tokenizer that adds BOS, with CHAT_TEMPLATE) for `train --student`."""
+    model_dir = tiny_llama_run(folder) / "model"
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer.save_pretrained(str(model_dir))
+    return model_dir

@@ -22,11 +22,12 @@ def hf_answers(run: Path, examples, method: str, max_tokens: int) -> list[tuple[
     """(label, ms) per example through `stepdistill predict`'s path: HF generate, fp32, batch 1."""
     from ..student.infer import predict
     from ..student.models import load_trained
+    from ..student.runfile import run_prompt_format
 
-    student, answers = load_trained(run), []
+    student, answers, prompts = load_trained(run), [], run_prompt_format(run)
     for example in examples:
         started = time.perf_counter()
-        row = predict(student, [example], method, max_tokens, batch_size=1, progress=False)[0]
+        row = predict(student, [example], method, max_tokens, batch_size=1, progress=False, prompts=prompts)[0]
         answers.append((row["prediction"], (time.perf_counter() - started) * 1000))
     return answers
 

@@ -13,10 +13,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cliargs import option
 from ..errors import DataError
 from ..jsonio import read_json, write_json
+
+if TYPE_CHECKING:
+    from ..student.prompts import PromptFormat
 
 QUANTS = ("f16", "q8_0", "q4_k_m")
 EXPORT_FOLDER = "export"
@@ -101,15 +105,16 @@ def quantize(f16_path: Path, out: Path, quant: str, threads: int) -> None:
         raise DataError(f"{out}: llama.cpp could not quantize the model to {quant} (status {status})")
 
 
-def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
-    """llama.cpp's ids for each templated probe prompt must equal the ids training built. Returns the count."""
+def check_tokenization(gguf_path: Path, model_dir: Path, prompts: "PromptFormat") -> int:
+    """llama.cpp's ids for each templated probe prompt must equal the ids training built (in the run's input
+    format). Returns the count."""
     from transformers import AutoTokenizer
 
-    from ..student.features import Encoder, label_source, rationale_source
+    from ..student.features import Encoder
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    encoder = Encoder(tokenizer, False, max_source=1 << 20, max_target=1)
+    encoder = Encoder(tokenizer, False, max_source=1 << 20, max_target=1, prompts=prompts)
     llama_cpp = llama_cpp_module()
     try:
         with llama_cpp._utils.suppress_stdout_stderr(disable=False):  # its context-size notice is noise here
@@ -118,7 +123,7 @@ def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
         raise DataError(f"{gguf_path}: llama.cpp cannot load the exported file ({error}; an unknown --pre?); "
                         "nothing was written") from error
     for text in PROBE_TEXTS:
-        for system, source in ((None, label_source(text)), ("rationale", rationale_source(text))):
+        for system, source in ((None, prompts.label(text)), ("rationale", prompts.rationale(text))):
             messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": text}]
             prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
             served = llama.tokenize(prompt.encode(), add_bos=False, special=True)
@@ -129,6 +134,7 @@ def check_tokenization(gguf_path: Path, model_dir: Path) -> int:
 
 
 def export(settings: ExportSettings, progress: bool = True) -> dict:
+    from ..student.runfile import prompt_format_of
     from .convert import convert_to_f16
     from .template import write_chat_template
 
@@ -137,7 +143,8 @@ def export(settings: ExportSettings, progress: bool = True) -> dict:
     out = Path(settings.out) if settings.out else default_output(model_dir, settings.quant)
     out.parent.mkdir(parents=True, exist_ok=True)
     pre = choose_pre_tokenizer(model_dir, record, settings.pre)
-    template = write_chat_template(model_dir)
+    prompts = prompt_format_of(record, model_dir.parent)
+    template = write_chat_template(model_dir, prompts)
     partial = out.with_name(out.stem + ".partial.gguf")  # renamed to `out` once checked: a failure keeps the old file
     f16_path = partial if settings.quant == "f16" else out.with_name(out.stem + ".f16-partial.gguf")
     try:
@@ -145,26 +152,26 @@ def export(settings: ExportSettings, progress: bool = True) -> dict:
                        progress)
         if settings.quant != "f16":
             quantize(f16_path, partial, settings.quant, settings.threads)
-        checked = check_tokenization(partial, model_dir)
+        checked = check_tokenization(partial, model_dir, prompts)
         partial.replace(out)
     finally:
         f16_path.unlink(missing_ok=True)
         partial.unlink(missing_ok=True)
-    return _write_sidecars(out, model_dir, record, settings, pre, checked, time.time() - started)
+    return _write_sidecars(out, model_dir, record, settings, pre, checked, time.time() - started, prompts)
 
 
 def _write_sidecars(out: Path, model_dir: Path, record: dict, settings: ExportSettings, pre: str,
-                    checked: int, seconds: float) -> dict:
+                    checked: int, seconds: float, prompts: "PromptFormat") -> dict:
     """The Ollama Modelfile and export.json (settings, sizes) beside the GGUF."""
     from transformers import AutoTokenizer
 
     from .template import ollama_modelfile
     eos = AutoTokenizer.from_pretrained(str(model_dir)).eos_token
     max_tokens = record.get("settings", {}).get("label_max_new_tokens", 48)
-    out.with_suffix(".Modelfile").write_text(ollama_modelfile(out.name, eos, max_tokens))
+    out.with_suffix(".Modelfile").write_text(ollama_modelfile(out.name, eos, max_tokens, prompts))
     info = {"settings": dataclasses.asdict(settings), "gguf": str(out), "bytes": out.stat().st_size,
             "pre_tokenizer": pre, "tokenization_checked_prompts": checked, "seconds": round(seconds, 1),
-            "method": record.get("method"), "task": record.get("task"),
+            "method": record.get("method"), "task": record.get("task"), "input_format": prompts.name,
             "label_max_new_tokens": max_tokens, "model_dir": str(model_dir),
             "modelfile": str(out.with_suffix(".Modelfile"))}
     write_json(out.with_suffix(".json"), info)

@@ -11,7 +11,7 @@ from ..cliargs import add_settings_arguments, settings_from_args
 from ..deploy.endpoint_eval import add_endpoint_arguments
 from ..errors import DataError
 from ..jsonio import check_writable_file, iter_jsonl, write_jsonl
-from .runfile import run_settings
+from .runfile import run_prompt_format, run_settings
 from .settings import TrainSettings
 from ..tasks.spec import add_task_options, task_from_args
 
@@ -72,7 +72,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not examples:
         raise DataError(f"task {task.name} split {args.split}: no examples to evaluate")
     student = load_trained(args.model)
-    rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale, **generation)
+    rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
+                   prompts=run_prompt_format(args.model), **generation)
     accuracy = score_predictions(task, examples, rows)
     write_jsonl(out, rows)
     result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),
@@ -99,8 +100,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         examples = [Example(id="0", input=args.text, label=None)]
     _, generation = _generation(args)
-    rows = predict(load_trained(args.model), examples, batch_size=args.batch_size,
-                   with_rationale=args.with_rationale, progress=len(examples) > 1, **generation)
+    rows = predict(load_trained(args.model), examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
+                   progress=len(examples) > 1, prompts=run_prompt_format(args.model), **generation)
     for row in rows:
         keep = {key: row[key] for key in ("id", "prediction", "rationale") if key in row}
         sys.stdout.write(json.dumps(keep, ensure_ascii=False) + "\n")

@@ -24,7 +24,7 @@ def build_dataset(train_examples: list[TrainingExample], method: str, encoder: E
     columns: dict[str, list] = {name: [] for name in COLUMNS}
     for item in train_examples:
         sources_cut, targets_cut = encoder.sources_cut, encoder.targets_cut
-        texts = task_texts(item.example, method, item.label, item.rationale, item.label_row)
+        texts = task_texts(item.example, method, item.label, item.rationale, item.label_row, encoder.prompts)
         if texts.label is None and texts.rationale is None:
             continue
         label_ids, label_labels = encoder.encode(*texts.label) if texts.label else ([], [])

@@ -2,7 +2,8 @@
 
 Each training example yields a label row `[label] x -> y` and, for `dss`, a rationale row
 `[rationale] x -> r`; an extra rationale of an input (train --rationales-per-input all) yields the rationale row
-alone, so a batch may hold fewer label rows than rationale rows, or none. The two tasks are padded separately
+alone, so a batch may hold fewer label rows than rationale rows, or none (prompts.py builds the sources: these
+prefixes, or with --input-format chat the student's chat template around x). The two tasks are padded separately
 (their lengths differ a lot: a label is a few tokens, a rationale dozens), so neither pays for the other's padding.
 
 Decoder-only students see `prompt + target + EOS`. Prompt and target are tokenised apart and joined as ids,
@@ -15,25 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import DataError
 from ..tasks.base import EOS_MARKER, Example
+from .prompts import PREFIX, PromptFormat
+from .prompts import LABEL_PREFIX, RATIONALE_PREFIX, label_source, rationale_source  # noqa: F401 (imported from here)
 
 if TYPE_CHECKING:  # torch and transformers load lazily: `stepdistill --help` should answer at once
     import torch
     from transformers import PreTrainedTokenizerBase
 
-LABEL_PREFIX = "[label]"
-RATIONALE_PREFIX = "[rationale]"
 SINGLE_ANSWER_PHRASE = "So the answer is"  # single-task target: `<rationale> So the answer is <label>.`
 IGNORE = -100
 METHODS = ("standard", "dss", "single")
-
-
-def label_source(text: str) -> str:
-    return f"{LABEL_PREFIX} {text}"
-
-
-def rationale_source(text: str) -> str:
-    return f"{RATIONALE_PREFIX} {text}"
 
 
 def single_answer(label: str) -> str:
@@ -52,15 +46,16 @@ class TaskTexts:
     rationale: tuple[str, str] | None  # None: no usable rationale, the rationale task skips this example
 
 
-def task_texts(example: Example, method: str, label: str, rationale: str | None, label_row: bool = True) -> TaskTexts:
+def task_texts(example: Example, method: str, label: str, rationale: str | None, label_row: bool = True,
+               prompts: PromptFormat = PREFIX) -> TaskTexts:
     """The training texts for one example (label_row=False: its rationale part alone). `single` with no rationale
     falls back to the answer sentence; its one target holds the label, so it always has a label part."""
-    source = label_source(example.input)
+    source = prompts.label(example.input)
     if method == "standard":
         return TaskTexts((source, label) if label_row else None, None)
     if method == "dss":
         return TaskTexts((source, label) if label_row else None,
-                         (rationale_source(example.input), rationale) if rationale else None)
+                         (prompts.rationale(example.input), rationale) if rationale else None)
     if method == "single":
         return TaskTexts((source, single_target(rationale, label)), None)
     raise ValueError(f"unknown method {method!r} (expected one of {', '.join(METHODS)})")
@@ -69,20 +64,22 @@ def task_texts(example: Example, method: str, label: str, rationale: str | None,
 class Encoder:
     """Token ids for (source, target) pairs, for seq2seq or decoder-only students.
 
-    What is cut when a text is too long: a decoder-only input keeps its task prefix (`[label]`,
-    `[rationale]`) and the end of its text (the question sits there); a seq2seq input keeps its start; a
+    What is cut when a text is too long: a decoder-only input keeps the fixed text before x (the task prefix
+    `[label]` / `[rationale]`, or the chat template's system turn) and the end of the rest (the question sits
+    there, then a chat template's closing text); a seq2seq input keeps its start; a
     target keeps its start, except that a `single` target keeps its closing `So the answer is y.` (whole)
     and cuts the rationale before it. `sources_cut` and `targets_cut` count the texts cut so far.
     """
 
-    def __init__(self, tokenizer: "PreTrainedTokenizerBase", is_seq2seq: bool, max_source: int, max_target: int):
-        self.tok, self.is_seq2seq = tokenizer, is_seq2seq
+    def __init__(self, tokenizer: "PreTrainedTokenizerBase", is_seq2seq: bool, max_source: int, max_target: int,
+                 prompts: PromptFormat = PREFIX):
+        self.tok, self.is_seq2seq, self.prompts = tokenizer, is_seq2seq, prompts
         self.max_source, self.max_target = max_source, max_target
         self.sources_cut = self.targets_cut = 0
 
     def prompt(self, source: str) -> str:
         source = source.replace(EOS_MARKER, self.tok.eos_token)  # NLI: premise EOS hypothesis, as in the paper
-        return source if self.is_seq2seq else source + "\n"
+        return source if self.is_seq2seq else source + self.prompts.end
 
     def source_ids(self, source: str) -> list[int]:
         ids = self._ids(self.prompt(source), special=self.is_seq2seq)
@@ -91,14 +88,18 @@ class Encoder:
                 return ids
             self.sources_cut += 1
             return ids[: self.max_source - 1] + ids[-1:]  # keep the closing EOS
-        bos = [self.tok.bos_token_id] if self._adds_bos() else []
+        # BOS where the tokenizer adds one, unless the text already starts with it (a chat template may write it)
+        bos = [self.tok.bos_token_id] if adds_bos(self.tok) and ids[:1] != [self.tok.bos_token_id] else []
         budget = self.max_source - len(bos)
         if len(ids) <= budget:
             return bos + ids
         self.sources_cut += 1
-        prefix, text = split_task_prefix(self.prompt(source))
-        prefix_ids = self._ids(prefix) if prefix else []
-        return bos + prefix_ids + self._ids(text)[-(budget - len(prefix_ids)):]  # the question sits at the end
+        head, rest = self.prompts.split(self.prompt(source))
+        head_ids = self._ids(head) if head else []
+        if budget <= len(head_ids):
+            raise DataError(f"--max-source-len {self.max_source} leaves no room for the input after the "
+                            f"{self.prompts.name} format's fixed text ({len(head_ids)} tokens)")
+        return bos + head_ids + self._ids(rest)[-(budget - len(head_ids)):]  # the question sits at the end
 
     def target_ids(self, target: str) -> list[int]:
         ids, budget = self._ids(target), self.max_target - 1  # room for EOS
@@ -119,18 +120,11 @@ class Encoder:
     def _ids(self, text: str, special: bool = False) -> list[int]:
         return self.tok(text, add_special_tokens=special).input_ids
 
-    def _adds_bos(self) -> bool:
-        # Llama-style tokenizers add BOS themselves when asked; we tokenise without special tokens and
-        # add it here, so training and generation see the same prompt ids.
-        return bool(getattr(self.tok, "add_bos_token", False)) and self.tok.bos_token_id is not None
 
-
-def split_task_prefix(source: str) -> tuple[str, str]:
-    """("[label] ", "rest of the input") for a prefixed source; ("", source) otherwise."""
-    for prefix in (LABEL_PREFIX + " ", RATIONALE_PREFIX + " "):
-        if source.startswith(prefix):
-            return prefix, source[len(prefix):]
-    return "", source
+def adds_bos(tokenizer: "PreTrainedTokenizerBase") -> bool:
+    """Whether decoder-only prompts start with BOS: Llama-style tokenizers add it themselves when asked; the
+    Encoder tokenises without special tokens and adds it, so training and generation see the same ids."""
+    return bool(getattr(tokenizer, "add_bos_token", False)) and tokenizer.bos_token_id is not None
 
 
 def pad_ids(rows: list[list[int]], value: int, left: bool) -> list[list[int]]:

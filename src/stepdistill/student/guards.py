@@ -1,6 +1,6 @@
 """Data checks a training run makes before its first step, so that it fails in seconds, not after hours:
 extracted rationales that belong to other inputs, a test split that is not there, a validation split too
-small to choose a checkpoint on, and a student that cannot be found."""
+small to choose a checkpoint on, a student that cannot be found, or one that cannot take the input format."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..jsonio import iter_jsonl, read_json
 from ..tasks.base import Example, Task
+from .prompts import PREFIX, PromptFormat, prompt_format
 
 MIN_VALID = 10  # below this, validation accuracy moves in steps of 10 points or more: selection is mostly noise
 
@@ -82,3 +83,14 @@ def check_student(spec: str) -> None:
     if not looks_like_path and spec.count("/") != 1:
         raise DataError(f"unknown student '{spec}' (expected smollm2, tiny-t5, tiny-llama, gguf:PATH, "
                         "a model folder, or a hub id owner/name)")
+
+
+def check_input_format(input_format: str, student: str) -> PromptFormat:
+    """The run's input format for this student, before any work: chat needs a decoder-only student whose tokenizer
+    has a chat template (only the tokenizer and config are loaded here, not the weights)."""
+    if input_format == "prefix":
+        return PREFIX
+    from .models import load_tokenizer
+
+    tokenizer, is_seq2seq = load_tokenizer(student)
+    return prompt_format(input_format, tokenizer, is_seq2seq, student)

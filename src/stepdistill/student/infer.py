@@ -10,8 +10,9 @@ from tqdm.auto import tqdm
 from ..parsing import strip_final_period
 from ..scoring import accuracy
 from ..tasks.base import Example, Task
-from .features import SINGLE_ANSWER_PHRASE, Encoder, label_source, pad_ids, padding_mask, rationale_source
+from .features import SINGLE_ANSWER_PHRASE, Encoder, pad_ids, padding_mask
 from .models import Student
+from .prompts import PREFIX, PromptFormat
 
 
 def _batches(order: list[int], size: int):
@@ -21,12 +22,13 @@ def _batches(order: list[int], size: int):
 
 @torch.inference_mode()
 def generate(student: Student, sources: list[str], max_new_tokens: int, batch_size: int = 32,
-             max_source: int = 512, bf16: bool = False, desc: str = "generate", progress: bool = True) -> list[str]:
-    """Greedy continuation of each source. Sorted by length, so padding stays small."""
+             max_source: int = 512, bf16: bool = False, desc: str = "generate", progress: bool = True,
+             prompts: PromptFormat = PREFIX) -> list[str]:
+    """Greedy continuation of each source (built by `prompts`). Sorted by length, so padding stays small."""
     model, tokenizer = student.model, student.tokenizer
     model.eval()
     device = next(model.parameters()).device
-    encoder = Encoder(tokenizer, student.is_seq2seq, max_source, max_new_tokens)
+    encoder = Encoder(tokenizer, student.is_seq2seq, max_source, max_new_tokens, prompts)
     ids = [encoder.source_ids(source) for source in sources]
     order = sorted(range(len(sources)), key=lambda index: -len(ids[index]))
     outputs: list[str] = [""] * len(sources)
@@ -60,18 +62,19 @@ def label_from_single(text: str) -> str | None:
 
 def predict(student: Student, examples: list[Example], method: str, max_new_tokens: int, batch_size: int = 32,
             with_rationale: bool = False, bf16: bool = False, progress: bool = True,
-            max_source: int = 512) -> list[dict]:
-    """One prediction dict per example: the generated label text (and rationale when asked). `max_source`:
-    the run's --max-source-len, so inputs are cut as they were in training."""
-    raw = generate(student, [label_source(ex.input) for ex in examples], max_new_tokens, batch_size,
-                   max_source=max_source, bf16=bf16, desc="label", progress=progress)
+            max_source: int = 512, prompts: PromptFormat = PREFIX) -> list[dict]:
+    """One prediction dict per example: the generated label text (and rationale when asked). `max_source` and
+    `prompts`: the run's --max-source-len and input format, so inputs are built and cut as in training."""
+    raw = generate(student, [prompts.label(ex.input) for ex in examples], max_new_tokens, batch_size,
+                   max_source=max_source, bf16=bf16, desc="label", progress=progress, prompts=prompts)
     rows = []
     for example, text in zip(examples, raw):
         label = label_from_single(text) if method == "single" else text
         rows.append({"id": example.id, "input": example.input, "prediction": label, "raw": text})
     if with_rationale and method != "single":
-        rationales = generate(student, [rationale_source(ex.input) for ex in examples], 4 * max_new_tokens,
-                              batch_size, max_source=max_source, bf16=bf16, desc="rationale", progress=progress)
+        rationales = generate(student, [prompts.rationale(ex.input) for ex in examples], 4 * max_new_tokens,
+                              batch_size, max_source=max_source, bf16=bf16, desc="rationale", progress=progress,
+                              prompts=prompts)
         for row, rationale in zip(rows, rationales):
             row["rationale"] = rationale
     return rows

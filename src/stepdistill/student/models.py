@@ -10,6 +10,7 @@ Spec strings (`--student`):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,15 +64,12 @@ def tiny_student(kind: str, seed: int = 0) -> Student:
 
 def _from_pretrained(folder: str, gguf_file: str | None, dtype: torch.dtype) -> Student:
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    try:
+    with _loading(folder, gguf_file):
         config = AutoConfig.from_pretrained(folder, **kwargs)
         is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
         cls = AutoModelForSeq2SeqLM if is_seq2seq else AutoModelForCausalLM
         model = cls.from_pretrained(folder, dtype=dtype, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-    except (OSError, ValueError) as error:  # no weights or config, not on the hub or not cached offline
-        reason = " ".join(str(error).split())[:300]
-        raise DataError(f"{Path(folder) / (gguf_file or '')}: cannot load the model: {reason}") from None
     if gguf_file:
         # transformers dequantises GGUF weights into ordinary tensors but still marks the model quantized,
         # which makes the Trainer refuse full finetuning and a saved copy reload as "quantized". Clear it.
@@ -85,15 +83,40 @@ def _from_pretrained(folder: str, gguf_file: str | None, dtype: torch.dtype) -> 
     return Student(model, tokenizer, is_seq2seq, source)
 
 
-def load_student(spec: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> Student:
-    if spec in TINY_SPECS:
-        return tiny_student(spec, seed)
+@contextmanager
+def _loading(folder: str, gguf_file: str | None):
+    try:
+        yield
+    except (OSError, ValueError) as error:  # no weights or config, not on the hub or not cached offline
+        reason = " ".join(str(error).split())[:300]
+        raise DataError(f"{Path(folder) / (gguf_file or '')}: cannot load the model: {reason}") from None
+
+
+def _location(spec: str) -> tuple[str, str | None]:
+    """(folder or hub id, GGUF file name or None) of a student that is not a tiny one."""
     if spec == "smollm2" or spec.startswith("gguf:"):
         path = smollm2_gguf() if spec == "smollm2" else Path(spec[len("gguf:"):])
         if not path.is_file():
             raise DataError(f"{path}: GGUF file not found")
-        return _from_pretrained(str(path.parent), path.name, dtype)
-    return _from_pretrained(spec, None, dtype)
+        return str(path.parent), path.name
+    return spec, None
+
+
+def load_student(spec: str, dtype: torch.dtype = torch.float32, seed: int = 0) -> Student:
+    if spec in TINY_SPECS:
+        return tiny_student(spec, seed)
+    return _from_pretrained(*_location(spec), dtype)
+
+
+def load_tokenizer(spec: str) -> tuple[PreTrainedTokenizerBase, bool]:
+    """A student's tokenizer and whether it is an encoder-decoder, without its weights: for checks before training."""
+    if spec in TINY_SPECS:
+        return byte_level_tokenizer(), spec == "tiny-t5"
+    folder, gguf_file = _location(spec)
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    with _loading(folder, gguf_file):
+        is_seq2seq = bool(getattr(AutoConfig.from_pretrained(folder, **kwargs), "is_encoder_decoder", False))
+        return AutoTokenizer.from_pretrained(folder, **kwargs), is_seq2seq
 
 
 def set_attention(model: PreTrainedModel, choice: str = "auto") -> str:

@@ -1,4 +1,5 @@
-"""Reading a run folder's run.json: the one place that knows its name and how to get settings back from it."""
+"""Reading a run folder's run.json: the one place that knows its name and how to get settings (and the input
+format) back from it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..jsonio import read_json
+from .prompts import PREFIX, PromptFormat
 from .settings import TrainSettings
 
 RUN_FILE = "run.json"  # written last by `stepdistill train`: its presence means the run finished
@@ -15,6 +17,8 @@ RUN_FILE = "run.json"  # written last by `stepdistill train`: its presence means
 def load_run(folder: str | Path, missing_ok: bool = False) -> dict:
     """The run's record; {} for a folder without run.json when `missing_ok` (a model folder from elsewhere)."""
     path = Path(folder) / RUN_FILE
+    if not path.is_file() and Path(folder).name == "model" and (Path(folder).parent / RUN_FILE).is_file():
+        path = Path(folder).parent / RUN_FILE  # a run's model/ folder (eval and predict take either): its run's record
     if not path.is_file():
         if missing_ok:
             return {}
@@ -33,3 +37,18 @@ def settings_of(run: dict, folder: str | Path) -> TrainSettings:
     known = {field.name for field in dataclasses.fields(TrainSettings)}
     stored = {name: value for name, value in run.get("settings", {}).items() if name in known}
     return TrainSettings(**{"out": str(folder), **stored})
+
+
+def prompt_format_of(run: dict, folder: str | Path) -> PromptFormat:
+    """The input format a run trained with: its --input-format, with a chat run's strings from run.json (its saved
+    tokenizer's chat template is the served one, not the student's own). Prefix without a run record."""
+    if not run or settings_of(run, folder).input_format == "prefix":
+        return PREFIX
+    if not isinstance(run.get("prompt_format"), dict):
+        raise DataError(f"{Path(folder) / RUN_FILE}: an --input-format chat run without its prompt_format")
+    return PromptFormat.from_record(run["prompt_format"])
+
+
+def run_prompt_format(folder: str | Path) -> PromptFormat:
+    """The input format of a run folder (or a model folder from elsewhere: prefix)."""
+    return prompt_format_of(load_run(folder, missing_ok=True), folder)

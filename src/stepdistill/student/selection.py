@@ -13,6 +13,7 @@ from ..tasks.base import Example, Task
 from .infer import predict, score_predictions
 from .memory import release_free_memory
 from .models import Student
+from .prompts import PromptFormat
 from .settings import TrainSettings
 
 CHECKPOINT_SCORES_FILE = "checkpoint_scores.jsonl"
@@ -67,15 +68,17 @@ def warn_if_no_checkpoint_scored(log_history: list[dict]) -> str | None:
 class CheckpointEvaluator:
     """Called by the trainer at every evaluation with the model being trained and the trainer's state."""
 
-    def __init__(self, task: Task, valid: list[Example], student: Student, settings: TrainSettings, out: Path):
+    def __init__(self, task: Task, valid: list[Example], student: Student, settings: TrainSettings, out: Path,
+                 prompts: PromptFormat):
         self.task, self.valid, self.student, self.settings, self.out = task, valid, student, settings, out
+        self.prompts = prompts  # the run's input format: checkpoints are scored on the prompts they trained on
         self.valid_rows_by_step: dict[int, list[dict]] = {}
 
     def predict(self, model, examples: list[Example]) -> list[dict]:
         settings = self.settings
         return predict(dataclasses.replace(self.student, model=model), examples, settings.method,
                        settings.label_tokens, settings.eval_batch_size, bf16=settings.bf16,
-                       progress=settings.progress, max_source=settings.max_source_len)
+                       progress=settings.progress, max_source=settings.max_source_len, prompts=self.prompts)
 
     def __call__(self, model, state) -> float:
         rows = self.predict(model, self.valid)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..cliargs import option
 from ..errors import DataError
 from .features import METHODS
+from .prompts import INPUT_FORMATS
 
 
 @dataclass
@@ -19,6 +20,9 @@ class TrainSettings:
     labels: str = option("gold", "train on gold labels or the teacher's labels (the unlabeled setting)",
                          choices=("gold", "teacher"))
     student: str = option("smollm2", "hub id, local folder, gguf:PATH, smollm2 (embedded), tiny-t5 or tiny-llama")
+    input_format: str = option("prefix", "how the student sees a task: prefix (`[label] x`, `[rationale] x`) or chat "
+                                         "(its own chat template, a system message naming the task; decoder-only "
+                                         "students with a chat template)", choices=INPUT_FORMATS)
     out: str = option("", "run folder (created); holds model/, run.json, predictions and logs", required=True)
     data_dir: str | None = option(None, "the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
     rationales: str | None = option(None, "a `stepdistill extract` output folder: its rationales and teacher labels "

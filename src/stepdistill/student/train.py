@@ -25,7 +25,7 @@ from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
 from .dataset import build_dataset, count_tokens, data_hashes, truncation_record, write_rationale_sample
 from .features import Encoder, TwoTaskCollator
-from .guards import check_rationales, check_student, check_test_split, warn_small_validation
+from .guards import check_input_format, check_rationales, check_student, check_test_split, warn_small_validation
 from .infer import score_predictions
 from .memory import limit_allocator_growth, release_free_memory
 from .models import Student, load_student, set_attention
@@ -42,6 +42,7 @@ def run_train(settings: TrainSettings) -> dict:
     """Train, choose the checkpoint on validation, test it once; returns run.json's record ({} off rank 0)."""
     started = time.time()
     check_student(settings.student)
+    prompts = check_input_format(settings.input_format, settings.student)
     limit_allocator_growth()  # memory.py: without it a SmolLM2 run's RSS grew far past its tensors
     out = prepare_run_folder(settings)
     task, train_examples, data_report, valid = load_data(settings)
@@ -49,9 +50,9 @@ def run_train(settings: TrainSettings) -> dict:
     attention = set_attention(student.model, settings.attn)
     if settings.lora:
         student.model = with_lora(student, settings.lora_r)
-    encoder = Encoder(student.tokenizer, student.is_seq2seq, settings.max_source_len, settings.max_target_len)
+    encoder = Encoder(student.tokenizer, student.is_seq2seq, settings.max_source_len, settings.max_target_len, prompts)
     dataset = build_dataset(train_examples, settings.method, encoder)
-    evaluator = CheckpointEvaluator(task, valid, student, settings, out)
+    evaluator = CheckpointEvaluator(task, valid, student, settings, out, prompts)
     trainer = make_trainer(settings, student, dataset, evaluator, out / "checkpoints")
 
     checkpoint = resume_checkpoint(out / "checkpoints") if settings.resume else None
@@ -72,11 +73,11 @@ def run_train(settings: TrainSettings) -> dict:
     scores = score_chosen_checkpoint(out, task, valid, model, evaluator, best_step)
     model.save_pretrained(out / "model")
     if not student.is_seq2seq:  # chat requests become the label prompt (vLLM, apply_chat_template; deploy/template.py)
-        student.tokenizer.chat_template = training_chat_template(student.tokenizer)
+        student.tokenizer.chat_template = training_chat_template(student.tokenizer, prompts)
     student.tokenizer.save_pretrained(out / "model")
     write_rationale_sample(out, train_examples)
     record = {
-        "status": "done", "settings": dataclasses.asdict(settings),
+        "status": "done", "settings": dataclasses.asdict(settings), "prompt_format": prompts.record(),
         "task": task.name, "method": settings.method, "labels": settings.labels, "student": student.source,
         "student_parameters": sum(param.numel() for param in model.parameters()),
         "is_seq2seq": student.is_seq2seq, "attention": attention,
