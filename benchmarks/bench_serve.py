@@ -77,15 +77,11 @@ def bench_in_process(gguf: str, quant: str, texts: list[str], max_tokens: int, t
 def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int,
                  concurrencies: list[int], replicas: int) -> list[dict]:
     from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
-    from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
+    from stepdistill.deploy.serve import local_server
     from stepdistill.tasks.base import Example
 
-    port = free_port()
-    process = start_server(Path(gguf), "127.0.0.1", port, "student", threads, n_ctx=512, quiet=True,
-                           replicas=replicas)
-    base_url, rows = f"http://127.0.0.1:{port}/v1", []
-    try:
-        wait_until_ready(base_url, process)
+    rows = []
+    with local_server(gguf, threads, n_ctx=512, replicas=replicas) as base_url:
         client = make_client(base_url)
         examples = [Example(id=str(i), input=text, label=None) for i, text in enumerate(texts)]
         endpoint_predict(client, "student", examples[:replicas], max_tokens, concurrency=replicas,
@@ -96,8 +92,6 @@ def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threa
             rows.append(summary(f"server {quant}, replicas {replicas}, concurrency {concurrency}",
                                 [r["latency_ms"] for r in out], [r["completion_tokens"] for r in out],
                                 time.perf_counter() - started))
-    finally:
-        stop_server(process)
     return rows
 
 

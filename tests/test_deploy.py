@@ -15,7 +15,7 @@ import pytest
 from stepdistill.cli import main
 from stepdistill.deploy.convert import interleave_rotary
 from stepdistill.deploy.export import ExportSettings, export
-from stepdistill.deploy.serve import free_port, start_server, stop_server, wait_until_ready
+from stepdistill.deploy.serve import free_port, local_server, start_server, stop_server, wait_until_ready
 from stepdistill.deploy.server_app import chat_request_problem, with_training_defaults
 from stepdistill.deploy.template import chat_template
 from stepdistill.errors import DataError
@@ -149,14 +149,8 @@ def test_chat_request_ok():
 
 @pytest.fixture(scope="module")
 def tiny_server(tiny_run, tiny_f16):
-    port = free_port()
-    process = start_server(tiny_f16["gguf"], "127.0.0.1", port, "tiny", threads=1, n_ctx=256, quiet=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_ready(base_url, process, timeout=60)
+    with local_server(tiny_f16["gguf"], threads=1, n_ctx=256, model_name="tiny") as base_url:
         yield base_url
-    finally:
-        stop_server(process)
 
 
 def post_chat(base_url: str, body: bytes) -> tuple[int, dict]:

@@ -34,19 +34,13 @@ def hf_answers(run: Path, examples, method: str, max_tokens: int) -> list[tuple[
 
 def served_answers(gguf: Path, examples, method: str, max_tokens: int) -> list[dict]:
     from .endpoint_eval import endpoint_predict, make_client
-    from .serve import free_port, start_server, stop_server, usage_text, wait_until_ready
+    from .serve import local_server, usage_text
 
-    port = free_port()
-    process = start_server(gguf, "127.0.0.1", port, "student", quiet=True)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_until_ready(base_url, process)
+    with local_server(gguf) as base_url:
         print(usage_text(base_url, "student", gguf).rsplit("\n", 1)[0], flush=True)
         client = make_client(base_url)
         endpoint_predict(client, "student", examples[:1], max_tokens, method, progress=False)  # warm-up
         return endpoint_predict(client, "student", examples, max_tokens, method, progress=False)
-    finally:
-        stop_server(process)
 
 
 def answer_through_server(sweep_dir: Path, n_questions: int = 3, quant: str = "q8_0") -> list[dict]:

@@ -18,19 +18,14 @@ def measure_served(run: Path, record: dict, quant: str, limit: int) -> dict:
     from ..student.infer import score_predictions
     from ..tasks import get_task
     from .endpoint_eval import endpoint_predict, make_client
-    from .serve import cached_export, free_port, start_server, stop_server, wait_until_ready
+    from .serve import cached_export, local_server
 
     settings = record["settings"]
     task = get_task(settings["task"], settings.get("data_dir"))
     examples = task.protocol_split("test", with_teacher=False)[: limit or None]
-    port = free_port()
-    process = start_server(cached_export(str(run), quant), "127.0.0.1", port, "student", quiet=True)
-    try:
-        wait_until_ready(f"http://127.0.0.1:{port}/v1", process)
-        rows = endpoint_predict(make_client(f"http://127.0.0.1:{port}/v1"), "student", examples,
+    with local_server(cached_export(str(run), quant)) as base_url:
+        rows = endpoint_predict(make_client(base_url), "student", examples,
                                 settings.get("label_max_new_tokens", 48), record.get("method", "dss"), progress=False)
-    finally:
-        stop_server(process)
     accuracy = score_predictions(task, examples, rows)
     latencies = sorted(row["latency_ms"] for row in rows)
     return {"run": run.name, "quant": quant, "n": len(rows), "accuracy": round(accuracy, 2),

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,6 +99,21 @@ def stop_server(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+@contextmanager
+def local_server(gguf_path: Path | str, threads: int = 0, n_ctx: int = 2048, model_name: str = "student",
+                 replicas: int = 1):
+    """A server on a free loopback port for the duration of a `with` block (the demo, the report's served row,
+    tests, benchmarks); yields its base URL, ready to answer."""
+    port = free_port()
+    process = start_server(gguf_path, "127.0.0.1", port, model_name, threads, n_ctx, quiet=True, replicas=replicas)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_until_ready(base_url, process)
+        yield base_url
+    finally:
+        stop_server(process)
 
 
 def serve(settings: ServeSettings) -> int:
