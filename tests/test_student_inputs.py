@@ -170,3 +170,21 @@ def test_batched_left_padded_generation_equals_one_at_a_time(spec):
     alone = [generate(student, [source], max_new_tokens=8, batch_size=1, progress=False)[0] for source in SOURCES]
     assert batched == alone
     assert len(set(alone)) > 1  # the inputs lead to different continuations: a real comparison
+
+
+@pytest.mark.parametrize("with_bos", [True, False])
+def test_bos_follows_what_a_reloaded_tokenizer_does_not_its_flag(tmp_path, with_bos):
+    """transformers 5 reads add_bos_token as False from a saved Llama-style tokenizer that still puts BOS first
+    (a hub student, a run's model/ folder): the rule follows the tokenizer's behaviour, so training, eval and
+    the served template agree with how the model was pretrained."""
+    from transformers import AutoTokenizer
+
+    from stepdistill.student.features import adds_bos
+    from support.tiny_runs import bpe_tokenizer
+
+    bpe_tokenizer(with_bos).save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    puts_bos = reloaded("a").input_ids[0] == reloaded.bos_token_id
+    assert puts_bos == with_bos and adds_bos(reloaded) == with_bos
+    ids = Encoder(reloaded, False, max_source=64, max_target=8).source_ids("[label] two apples")
+    assert ids.count(reloaded.bos_token_id) == int(with_bos) and (ids[0] == reloaded.bos_token_id) == with_bos

@@ -122,9 +122,14 @@ class Encoder:
 
 
 def adds_bos(tokenizer: "PreTrainedTokenizerBase") -> bool:
-    """Whether decoder-only prompts start with BOS: Llama-style tokenizers add it themselves when asked; the
-    Encoder tokenises without special tokens and adds it, so training and generation see the same ids."""
-    return bool(getattr(tokenizer, "add_bos_token", False)) and tokenizer.bos_token_id is not None
+    """Whether decoder-only prompts start with BOS: Llama-style tokenizers put it in front of every text (as the
+    model was pretrained); the Encoder tokenises without special tokens and adds it, so training and generation
+    see the same ids. Probed on a text rather than read from `add_bos_token`: transformers 5 reports False for a
+    tokenizer loaded from files (a hub student, a run's saved tokenizer) whose post-processor still adds BOS."""
+    if tokenizer.bos_token_id is None:
+        return False
+    ids = tokenizer("a").input_ids
+    return bool(ids) and ids[0] == tokenizer.bos_token_id
 
 
 def pad_ids(rows: list[list[int]], value: int, left: bool) -> list[list[int]]:
