@@ -163,6 +163,19 @@ def test_compare_labels_arms_by_the_setting_that_differs(tmp_path):
                                                               "distilling step-by-step (alpha=0.8)"]
 
 
+def test_alpha_names_dss_arms_only_and_standard_runs_stay_one_arm(tmp_path):
+    """alpha is read by the two-task loss alone: standard runs from an alpha 0.5 and an alpha 0.8 sweep are one arm."""
+    runs = [write_run(tmp_path / f"{method}{alpha}", method, seed, [True, False, seed == 1, alpha == 0.8])
+            for method, alpha, seed in (("dss", 0.5, 0), ("dss", 0.8, 0), ("standard", 0.5, 0), ("standard", 0.8, 1))]
+    for folder, alpha in zip(runs, (0.5, 0.8, 0.5, 0.8)):
+        record = json.loads((folder / "run.json").read_text())
+        record["settings"]["alpha"] = alpha
+        (folder / "run.json").write_text(json.dumps(record))
+    assert compare_folders(runs).runs == {"distilling step-by-step (alpha=0.5)": [str(runs[0])],
+                                          "distilling step-by-step (alpha=0.8)": [str(runs[1])],
+                                          "standard finetuning": [str(runs[2]), str(runs[3])]}
+
+
 def test_input_format_defines_an_arm_and_older_runs_are_prefix(tmp_path):
     """Runs made before --input-format trained in prefix format: one arm with new prefix runs; chat is another."""
     runs = [write_run(tmp_path / name, "dss", seed, [True, False, True, seed == 1])

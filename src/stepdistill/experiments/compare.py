@@ -57,18 +57,28 @@ def compare_arms(arms: dict[str, list[RunScores]]) -> Comparison:
     return result
 
 
+# Settings that only the two-task loss reads: standard finetuning and `single` train the label task alone, so
+# two standard runs that differ only here trained the same way (one arm, and no "alpha=" in their name).
+DSS_ONLY = ("alpha", "alpha_schedule")
+NOT_USED = "(not used by this method)"
+
+
 def run_settings(run: RunScores) -> dict:
     """A run's train settings, with the defaults of this version for settings added after the run was made
     (an older run without `hinted` trained as `hinted=include` does now, so the two are one configuration)."""
     from ..student.runfile import settings_of
 
-    return dataclasses.asdict(settings_of(run.record, run.folder))
+    settings = dataclasses.asdict(settings_of(run.record, run.folder))
+    if settings["method"] != "dss":
+        settings.update(dict.fromkeys(DSS_ONLY, NOT_USED))
+    return settings
 
 
 def arm_label(run: RunScores, varying: list[str]) -> str:
     """The method's name plus whatever else distinguishes this configuration from the others compared."""
     settings = run_settings(run)
-    extras = [f"{key}={settings.get(key)}" for key in varying if key not in ("method", "labels")]
+    extras = [f"{key}={settings.get(key)}" for key in varying
+              if key not in ("method", "labels") and settings.get(key) != NOT_USED]
     return method_name(run.record) + (f" ({', '.join(extras)})" if extras else "")
 
 
@@ -76,7 +86,7 @@ def arms_of(runs: list[RunScores]) -> dict[str, list[RunScores]]:
     """Group run folders into arms: runs whose settings differ only in seed (and bookkeeping) are one arm."""
     settings = [run_settings(run) for run in runs]
     keys = sorted({key for one in settings for key in one} - BOOKKEEPING)
-    varying = [key for key in keys if len({repr(one.get(key)) for one in settings}) > 1]
+    varying = [key for key in keys if len({repr(one.get(key)) for one in settings} - {repr(NOT_USED)}) > 1]
     arms: dict[str, list[RunScores]] = {}
     for run in runs:
         arms.setdefault(arm_label(run, varying), []).append(run)
