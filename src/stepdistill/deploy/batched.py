@@ -1,0 +1,229 @@
+"""A llama.cpp engine that decodes concurrent chat requests together (`stepdistill serve --engine batched`).
+
+llama-cpp-python's server decodes one sequence at a time, so concurrent requests only queue. Here one llama.cpp
+context holds `slots` sequences (unified KV cache) and a scheduler thread does continuous batching: each step
+admits waiting requests into free slots, puts their prompt tokens and the next token of every running sequence
+into one llama_batch, runs one decode, and picks each sequence's next token from its own logits row. A step's
+weight reads are shared by every sequence in it, which is where the throughput comes from on a CPU.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def softmax_sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    """A token drawn from softmax(logits / temperature), kept to the smallest set whose mass reaches top_p."""
+    scaled = (logits.astype(np.float64) - logits.max()) / temperature
+    probs = np.exp(scaled)
+    probs /= probs.sum()
+    order = np.argsort(-probs, kind="stable")
+    kept = order[: int(np.searchsorted(np.cumsum(probs[order]), top_p) + 1)]
+    return int(rng.choice(kept, p=probs[kept] / probs[kept].sum()))
+
+
+def pick_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    """Greedy (first maximum, as llama.cpp's greedy sampler) at temperature 0, else a softmax sample."""
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    return softmax_sample(logits, temperature, min(max(top_p, 1e-6), 1.0), rng)
+
+
+@dataclass
+class Sequence:
+    """One request from admission to its end. `deliver(kind, value)` is called from the scheduler thread with
+    ("text", new text), then ("done", finish_reason) or ("error", message)."""
+    prompt: list[int]
+    max_tokens: int
+    deliver: Callable[[str, object], None]
+    stop: list[str] = field(default_factory=list)
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    tokens: list[int] = field(default_factory=list)
+    text: str = ""
+    sent: int = 0  # characters of `text` already delivered
+    finish_reason: str | None = None
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.seed)
+
+    def visible(self) -> str:
+        """Text safe to send now: while running, hold back what could still become the start of a stop string."""
+        if self.finish_reason or not self.stop:
+            return self.text
+        return self.text[: max(self.sent, len(self.text) - max(len(s) for s in self.stop) + 1)]
+
+
+class BatchedEngine:
+    """The GGUF loaded once, `slots` sequences of up to `ctx_per_slot` tokens each decoded together."""
+
+    def __init__(self, gguf: str, slots: int = 8, ctx_per_slot: int = 2048, threads: int = 1):
+        import llama_cpp
+        from llama_cpp._internals import LlamaBatch, LlamaContext
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        # Llama gives the model, tokenizer and metadata; its own 1-sequence context stays unused (tiny n_ctx)
+        self.llm = llama_cpp.Llama(gguf, n_ctx=64, n_threads=threads, verbose=False)
+        model = self.llm._model
+        params = LlamaContext.default_params()
+        params.n_ctx = params.n_batch = slots * ctx_per_slot  # a step may hold a full prompt for every slot
+        params.n_ubatch, params.n_seq_max, params.kv_unified = 512, slots, True
+        params.n_threads = params.n_threads_batch = threads
+        self.ctx = LlamaContext(model=model, params=params, verbose=False)
+        self.batch = LlamaBatch(n_tokens=slots * ctx_per_slot, embd=0, n_seq_max=slots, verbose=False)
+        self.n_vocab, self.slots, self.ctx_per_slot = model.n_vocab(), slots, ctx_per_slot
+        self.is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(model.vocab, token))
+        eos_text = model.token_get_text(model.token_eos())
+        self.formatter = Jinja2ChatFormatter(self.llm.metadata["tokenizer.chat_template"], eos_text,
+                                             model.token_get_text(model.token_bos()))
+        self.waiting: queue.Queue[Sequence | None] = queue.Queue()
+        self.running: dict[int, Sequence] = {}  # slot (sequence id) -> sequence
+        self.thread = threading.Thread(target=self.schedule, name="batched-scheduler", daemon=True)
+        self.thread.start()
+
+    def prompt_ids(self, messages: list[dict]) -> tuple[list[int], list[str]]:
+        """The chat template's prompt (it writes BOS itself) and its stop strings (the EOS text)."""
+        formatted = self.formatter(messages=messages)
+        ids = self.llm.tokenize(formatted.prompt.encode(), add_bos=False, special=True)
+        stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
+        return ids, stop
+
+    def room(self, prompt: list[int], max_tokens: int | None) -> int:
+        """The tokens a request may generate; a prompt and max_tokens that do not fit one slot are refused."""
+        left = self.ctx_per_slot - len(prompt)
+        if left < 1 or (max_tokens is not None and max_tokens > left):
+            raise DataError(f"the prompt has {len(prompt)} tokens and max_tokens is {max_tokens}, but a slot "
+                            f"holds {self.ctx_per_slot} tokens (prompt + answer); send less or raise --n_ctx")
+        return left if max_tokens is None else max_tokens
+
+    def submit(self, sequence: Sequence) -> None:
+        self.room(sequence.prompt, sequence.max_tokens)
+        if not self.thread.is_alive():
+            raise RuntimeError("the batched engine is closed")
+        self.waiting.put(sequence)
+
+    def close(self) -> None:
+        self.waiting.put(None)
+        self.thread.join(timeout=30)
+
+    def schedule(self) -> None:
+        """The scheduler thread: steps until closed. Anything unexpected fails the running requests (a request
+        must never wait forever) and the loop goes on with the next ones."""
+        while True:
+            try:
+                if not self.step():
+                    return
+            except Exception as error:
+                for slot in list(self.running):
+                    self.fail(slot, f"the engine failed: {error}")
+
+    def step(self) -> bool:
+        """Admit, decode one step, advance every sequence in it; blocks while nothing runs. False once closed."""
+        if not self.admit(block=not self.running):
+            return False
+        pieces = self.step_pieces()
+        try:
+            rows = self.decode(pieces)
+        except Exception as error:  # e.g. llama_decode found no KV cells: fail these requests, keep serving
+            for slot, _, _ in pieces:
+                self.fail(slot, f"decoding failed: {error}")
+            return True
+        for slot, row in rows.items():
+            self.advance(slot, row)
+        return True
+
+    def admit(self, block: bool) -> bool:
+        """Waiting requests into free slots; False when the engine was closed."""
+        self.admitted = []
+        while len(self.running) < self.slots:
+            try:
+                sequence = self.waiting.get(block=block and not self.admitted)
+            except queue.Empty:
+                break
+            if sequence is None:
+                return False
+            slot = next(s for s in range(self.slots) if s not in self.running)
+            self.running[slot] = sequence
+            self.admitted.append(slot)
+        return True
+
+    def step_pieces(self) -> list[tuple[int, list[int], int]]:
+        """(slot, token ids, first position): a new sequence's whole prompt, a running one's last token."""
+        pieces = []
+        for slot, sequence in self.running.items():
+            if slot in self.admitted:
+                pieces.append((slot, sequence.prompt, 0))
+            else:
+                pieces.append((slot, sequence.tokens[-1:], len(sequence.prompt) + len(sequence.tokens) - 1))
+        return pieces
+
+    def decode(self, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
+        """One llama_decode over every piece, logits at each piece's last token; the batch row of each slot."""
+        batch, index, rows = self.batch.batch, 0, {}
+        for slot, ids, start in pieces:
+            for offset, token in enumerate(ids):
+                batch.token[index], batch.pos[index] = token, start + offset
+                batch.seq_id[index][0], batch.n_seq_id[index] = slot, 1
+                batch.logits[index] = offset == len(ids) - 1
+                index += 1
+            rows[slot] = index - 1
+        batch.n_tokens = index
+        self.ctx.decode(self.batch)
+        return rows
+
+    def advance(self, slot: int, row: int) -> None:
+        """Pick the slot's next token and end the sequence at an end token, a stop string or max_tokens."""
+        sequence = self.running[slot]
+        try:
+            logits = np.ctypeslib.as_array(self.ctx.get_logits_ith(row), shape=(self.n_vocab,))
+            token = pick_token(logits, sequence.temperature, sequence.top_p, sequence.rng)
+            if self.is_end(token):
+                return self.finish(slot, "done", "stop")
+            sequence.tokens.append(token)
+            self.extend_text(sequence)
+        except Exception as error:
+            return self.fail(slot, f"sampling failed: {error}")
+        if sequence.finish_reason:
+            return self.finish(slot, "done", sequence.finish_reason)
+        if len(sequence.tokens) >= sequence.max_tokens:
+            return self.finish(slot, "done", "length")
+        self.send_text(sequence)
+
+    def extend_text(self, sequence: Sequence) -> None:
+        """The text so far (bytes of a split character wait for the rest), cut at the first stop string."""
+        text = self.llm.detokenize(sequence.tokens, prev_tokens=sequence.prompt).decode("utf-8", errors="ignore")
+        cuts = [text.find(stop) for stop in sequence.stop if stop and stop in text]
+        if cuts:
+            text, sequence.finish_reason = text[: min(cuts)], "stop"
+        sequence.text = text
+
+    def send_text(self, sequence: Sequence) -> None:
+        visible = sequence.visible()
+        if len(visible) > sequence.sent:
+            sequence.deliver("text", visible[sequence.sent:])
+            sequence.sent = len(visible)
+
+    def finish(self, slot: int, kind: str, value: str) -> None:
+        """Free the slot and its KV cells, send the rest of the text and the end (or the error)."""
+        sequence = self.running.pop(slot)
+        try:
+            self.ctx.kv_cache_seq_rm(slot, -1, -1)
+        finally:  # the request hears its end even when the KV cache could not be cleared
+            if kind == "done":
+                sequence.finish_reason = value
+                self.send_text(sequence)
+            sequence.deliver(kind, value)
+
+    def fail(self, slot: int, message: str) -> None:
+        try:
+            self.finish(slot, "error", message)
+        except Exception:
+            pass  # delivered already; a KV cache that cannot be cleared fails the next decode, and those requests

@@ -1,0 +1,144 @@
+"""OpenAI-compatible chat server over the batched engine (batched.py), run by `stepdistill serve --engine batched`.
+
+Same routes, answers and request checks (server_app.RequestChecks: 400s for bad bodies, no repeat penalty
+unless asked) as the llama-cpp engine, but concurrent requests are decoded together in one llama.cpp context.
+
+    python -m stepdistill.deploy.batched_app --model FILE.gguf --model_alias NAME --slots 8 [--n_ctx PER_SLOT] ...
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+from ..errors import DataError
+from .batched import BatchedEngine, Sequence
+from .server_app import RequestChecks, exit_with_parent, server_arguments
+
+
+def sampling_options(request: dict) -> dict:
+    """The request's sampling fields (llama_cpp.server's defaults where absent); what this engine cannot do is
+    refused rather than ignored."""
+    if float(request.get("repeat_penalty", 1.0)) != 1.0:
+        raise DataError("the batched engine decodes without a repeat penalty: send repeat_penalty 1.0 or none")
+    if request.get("n", 1) != 1:
+        raise DataError("the batched engine answers one choice per request ('n' must be 1)")
+    stop = request.get("stop") or []
+    max_tokens = request.get("max_completion_tokens", request.get("max_tokens"))
+    options = {"temperature": float(request.get("temperature", 0.8)), "top_p": float(request.get("top_p", 0.95)),
+               "seed": request.get("seed"), "stop": [stop] if isinstance(stop, str) else list(stop),
+               "max_tokens": None if max_tokens is None else int(max_tokens)}
+    if options["max_tokens"] is not None and options["max_tokens"] < 1:
+        raise DataError(f"max_tokens must be at least 1, got {options['max_tokens']}")
+    return options
+
+
+def problem_response(status: int, message: str, kind: str = "invalid_request_error"):
+    from starlette.responses import JSONResponse
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status)
+
+
+class ChatCompletions:
+    """POST /v1/chat/completions: the request becomes a Sequence; the scheduler thread's events come back to
+    this event loop through call_soon_threadsafe onto a per-request asyncio queue."""
+
+    def __init__(self, engine: BatchedEngine, model_name: str):
+        self.engine, self.model_name = engine, model_name
+
+    async def handle(self, request):
+        body = await request.json()
+        try:
+            options = sampling_options(body)
+            prompt, template_stop = self.engine.prompt_ids(body["messages"])
+            max_tokens = self.engine.room(prompt, options.pop("max_tokens"))
+        except (DataError, ValueError, TypeError) as error:
+            return problem_response(400, str(error))
+        events, loop = asyncio.Queue(), asyncio.get_running_loop()
+        sequence = Sequence(prompt, max_tokens, lambda kind, value: loop.call_soon_threadsafe(
+            events.put_nowait, (kind, value)), **(options | {"stop": template_stop + options["stop"]}))
+        self.engine.submit(sequence)
+        reply = Reply(self.model_name, sequence, events)
+        if body.get("stream"):
+            from starlette.responses import StreamingResponse
+            return StreamingResponse(reply.chunks(), media_type="text/event-stream")
+        return await reply.whole()
+
+
+class Reply:
+    """One request's answer in OpenAI's shape, whole or as server-sent chunks."""
+
+    def __init__(self, model_name: str, sequence: Sequence, events: asyncio.Queue):
+        self.model_name, self.sequence, self.events = model_name, sequence, events
+        self.id, self.created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def envelope(self, kind: str, choice: dict) -> dict:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model_name,
+                "choices": [{"index": 0, "logprobs": None} | choice]}
+
+    def usage(self) -> dict:
+        prompt, completion = len(self.sequence.prompt), len(self.sequence.tokens)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    async def whole(self):
+        from starlette.responses import JSONResponse
+        text = []
+        while True:
+            kind, value = await self.events.get()
+            if kind == "text":
+                text.append(value)
+            elif kind == "error":
+                return problem_response(500, value, "server_error")
+            else:
+                message = {"role": "assistant", "content": "".join(text)}
+                answer = self.envelope("chat.completion", {"message": message, "finish_reason": value})
+                return JSONResponse(answer | {"usage": self.usage()})
+
+    async def chunks(self):
+        def event(obj) -> str:
+            return f"data: {json.dumps(obj)}\n\n"
+        yield event(self.envelope("chat.completion.chunk", {"delta": {"role": "assistant"}, "finish_reason": None}))
+        while True:
+            kind, value = await self.events.get()
+            if kind == "text":
+                yield event(self.envelope("chat.completion.chunk", {"delta": {"content": value},
+                                                                    "finish_reason": None}))
+            elif kind == "error":
+                yield event({"error": {"message": value, "type": "server_error", "param": None, "code": None}})
+                break
+            else:
+                last = self.envelope("chat.completion.chunk", {"delta": {}, "finish_reason": value})
+                yield event(last | {"usage": self.usage()})
+                break
+        yield "data: [DONE]\n\n"
+
+
+def create_app(engine: BatchedEngine, model_name: str):
+    """The Starlette app (routes of llama_cpp.server that clients use) behind the request checks."""
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def models(request):
+        return JSONResponse({"object": "list", "data": [{"id": model_name, "object": "model",
+                                                         "owned_by": "stepdistill", "created": 0}]})
+    routes = [Route("/v1/models", models, methods=["GET"]),
+              Route("/v1/chat/completions", ChatCompletions(engine, model_name).handle, methods=["POST"])]
+    return RequestChecks(Starlette(routes=routes))
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    parser = server_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--slots", type=int, default=8, help="requests decoded together; --n_ctx is per slot")
+    args = parser.parse_args(argv)
+    if args.exit_with_parent:
+        exit_with_parent()
+    engine = BatchedEngine(args.model, slots=args.slots, ctx_per_slot=args.n_ctx, threads=args.n_threads)
+    uvicorn.run(create_app(engine, args.model_alias), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""`serve --engine batched`: concurrent requests decoded together give llama.cpp's own one-at-a-time answers,
+streamed or whole; bad requests get 400s; a failing decode fails its requests instead of hanging them."""
+
+import json
+import queue
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from stepdistill.deploy.export import ExportSettings, export
+from stepdistill.deploy.serve import ServeSettings, local_server
+from stepdistill.errors import DataError
+from support.tiny_runs import tiny_llama_run
+
+llama_cpp = pytest.importorskip("llama_cpp")
+openai = pytest.importorskip("openai")
+
+PROMPTS = ["Dan has 12 apples and eats 5. How many apples does Dan have now?", "A man plays a guitar.",
+           "  odd   spacing\tand 東京 🙂 ", "What is 3 + 4?", "Sara reads 20 pages a day for 3 days.",
+           "a", "The cat sat on the mat. Where is the cat?", "Tom had 7 marbles and lost 2."]
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tmp_path_factory):
+    run = tiny_llama_run(tmp_path_factory.mktemp("run"))
+    return export(ExportSettings(run=str(run), quant="f16"), progress=False)["gguf"]
+
+
+@pytest.fixture(scope="module")
+def batched_server(tiny_gguf):
+    # 4 slots for 8 concurrent requests: some wait for a slot and join the running batch later
+    with local_server(tiny_gguf, threads=1, n_ctx=128, model_name="tiny", engine="batched", slots=4) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def client(batched_server):
+    return openai.OpenAI(base_url=batched_server, api_key="none", max_retries=0, timeout=60)
+
+
+def one_at_a_time(gguf, prompts: list[str], max_tokens: int) -> list[dict]:
+    """llama.cpp's own greedy answers, one request after the other."""
+    llm = llama_cpp.Llama(str(gguf), n_ctx=128, n_threads=1, verbose=False)
+    return [llm.create_chat_completion([{"role": "user", "content": text}], temperature=0, repeat_penalty=1.0,
+                                       max_tokens=max_tokens) for text in prompts]
+
+
+def ask(client, text: str, max_tokens: int = 12, **extra):
+    return client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": text}],
+                                          temperature=0, max_tokens=max_tokens, **extra)
+
+
+def test_concurrent_requests_get_llama_cpps_own_greedy_answers(client, tiny_gguf):
+    with ThreadPoolExecutor(8) as pool:
+        served = list(pool.map(lambda text: ask(client, text), PROMPTS))
+    expected = one_at_a_time(tiny_gguf, PROMPTS, 12)
+    assert [r.choices[0].message.content for r in served] == [e["choices"][0]["message"]["content"] for e in expected]
+    assert [r.choices[0].finish_reason for r in served] == [e["choices"][0]["finish_reason"] for e in expected]
+
+
+def test_streamed_text_equals_the_whole_answer(client):
+    whole = ask(client, PROMPTS[0]).choices[0].message.content
+    chunks = list(ask(client, PROMPTS[0], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole
+    assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
+def test_max_tokens_ends_with_length_and_counts_usage(client, tiny_gguf):
+    reply = ask(client, PROMPTS[3], max_tokens=3)
+    expected = one_at_a_time(tiny_gguf, PROMPTS[3:4], 3)[0]
+    assert reply.choices[0].finish_reason == expected["choices"][0]["finish_reason"] == "length"
+    assert reply.usage.completion_tokens == 3
+    assert reply.usage.prompt_tokens == expected["usage"]["prompt_tokens"]
+    assert reply.usage.total_tokens == reply.usage.prompt_tokens + 3
+
+
+def post(base_url: str, body: bytes) -> tuple[int, dict]:
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(f"{base_url}/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_bad_requests_get_400_and_the_server_keeps_answering(batched_server):
+    good = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
+                       "temperature": 0}).encode()
+    too_long = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "word " * 400}]}).encode()
+    for body in [b'{"model": "tiny", "messages": [{', json.dumps({"model": "tiny", "messages": []}).encode(),
+                 too_long]:
+        status, reply = post(batched_server, body)
+        assert status == 400 and reply["error"]["message"]
+        assert post(batched_server, good)[0] == 200
+    status, reply = post(batched_server, too_long)
+    assert "slot holds 128 tokens" in reply["error"]["message"]
+
+
+def test_a_failing_decode_fails_its_request_and_the_engine_goes_on(tiny_gguf):
+    from stepdistill.deploy.batched import BatchedEngine, Sequence
+    engine = BatchedEngine(str(tiny_gguf), slots=2, ctx_per_slot=64, threads=1)
+    try:
+        prompt, stop = engine.prompt_ids([{"role": "user", "content": "hi"}])
+        events = queue.Queue()
+        real_decode = engine.ctx.decode
+
+        def broken(batch):
+            raise RuntimeError("llama_decode returned 1")
+        engine.ctx.decode = broken
+        engine.submit(Sequence(prompt, 4, lambda kind, value: events.put((kind, value)), stop))
+        assert events.get(timeout=20) == ("error", "decoding failed: llama_decode returned 1")
+        engine.ctx.decode = real_decode
+        engine.submit(Sequence(prompt, 2, lambda kind, value: events.put((kind, value)), stop))
+        while (event := events.get(timeout=20))[0] == "text":
+            pass
+        assert event[0] == "done"
+        with pytest.raises(DataError, match="slot holds 64 tokens"):
+            engine.submit(Sequence(prompt, 64, lambda kind, value: None, stop))
+    finally:
+        engine.close()
+
+
+def test_serve_settings_check_the_engine_options():
+    with pytest.raises(DataError, match="--slots"):
+        ServeSettings(run="r", engine="batched", slots=0)
+    with pytest.raises(DataError, match="not --replicas"):
+        ServeSettings(run="r", engine="batched", replicas=2)
