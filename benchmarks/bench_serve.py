@@ -3,12 +3,15 @@ GGUF (f16 / q8_0 / q4_k_m) in process, and through the OpenAI-compatible server 
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_serve.py --run RUN_DIR [--n 40] [--threads 2] [--out bench.json]
         [--replicas 1 2] [--concurrency 1 4 8] [--quants f16 q8_0 q4_k_m] [--no-hf] [--batched 1 8]
+        [--engines llama-cpp batched] [--slots 8]
 
 Same student, same n SVAMP test inputs, label-only, greedy, each answer capped at --max-tokens. Reports per path
 p50/p95 latency per label, labels/s and ms per generated token; and, measured in the same run, the physical
 bound per label: prompt FLOPs / matmul rate + generated tokens x weight bytes / memory bandwidth. Server rows
 also give their throughput over the batch-1 rate (the first server row: fewest replicas, concurrency 1); with
 --replicas N the server is `serve --replicas N` (N llama.cpp workers, --threads split between them).
+--engines measures the server rows for each `serve --engine` in the same run (batched: one process, --slots
+requests decoded together; it takes no replicas, so it gets one row set whatever --replicas says).
 --batched WIDTH... adds in-process rows that decode WIDTH sequences at once through llama.cpp's batch API
 (batched_decode.py: what true batching could give), with the share of their time spent on the prompts.
 """
@@ -75,13 +78,13 @@ def bench_in_process(gguf: str, quant: str, texts: list[str], max_tokens: int, t
 
 
 def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int,
-                 concurrencies: list[int], replicas: int) -> list[dict]:
+                 concurrencies: list[int], replicas: int, engine: str = "llama-cpp", slots: int = 8) -> list[dict]:
     from stepdistill.deploy.endpoint_eval import endpoint_predict, make_client
     from stepdistill.deploy.serve import local_server
     from stepdistill.tasks.base import Example
 
     rows = []
-    with local_server(gguf, threads, n_ctx=512, replicas=replicas) as base_url:
+    with local_server(gguf, threads, n_ctx=512, replicas=replicas, engine=engine, slots=slots) as base_url:
         client = make_client(base_url)
         examples = [Example(id=str(i), input=text, label=None) for i, text in enumerate(texts)]
         endpoint_predict(client, "student", examples[:replicas], max_tokens, concurrency=replicas,
@@ -89,7 +92,7 @@ def bench_server(gguf: str, quant: str, texts: list[str], max_tokens: int, threa
         for concurrency in concurrencies:
             started = time.perf_counter()
             out = endpoint_predict(client, "student", examples, max_tokens, concurrency=concurrency, progress=False)
-            rows.append(summary(f"server {quant}, replicas {replicas}, concurrency {concurrency}",
+            rows.append(summary(f"server {quant}, {engine}, replicas {replicas}, concurrency {concurrency}",
                                 [r["latency_ms"] for r in out], [r["completion_tokens"] for r in out],
                                 time.perf_counter() - started))
     return rows
@@ -137,6 +140,9 @@ def main() -> None:
     ap.add_argument("--server-quant", default="q8_0")
     ap.add_argument("--no-hf", action="store_true", help="skip the HF generate row")
     ap.add_argument("--batched", nargs="*", type=int, default=[], help="in-process rows decoding WIDTH sequences at once")
+    ap.add_argument("--engines", nargs="+", default=["llama-cpp"], choices=["llama-cpp", "batched"],
+                    help="server rows for each serving engine")
+    ap.add_argument("--slots", type=int, default=8, help="--engine batched: requests decoded together")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
 
@@ -152,9 +158,10 @@ def main() -> None:
     rows += [bench_in_process(ggufs[q], q, texts, args.max_tokens, args.threads) for q in args.quants]
     rows += [bench_batched(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads, width)
              for width in args.batched]
-    for replicas in args.replicas:
-        rows += bench_server(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads,
-                             args.concurrency, replicas)
+    for engine in args.engines:
+        for replicas in (args.replicas if engine == "llama-cpp" else [1]):
+            rows += bench_server(ggufs[args.server_quant], args.server_quant, texts, args.max_tokens, args.threads,
+                                 args.concurrency, replicas, engine, args.slots)
     report(rows, rates, ggufs, model_dir, args, load_before)
 
 
