@@ -62,19 +62,10 @@ class BatchedGreedy:
         return out, prefill_s, time.perf_counter() - started - prefill_s
 
     def fill(self, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
-        """One llama_decode over (sequence id, token ids, first position) pieces; logits at each piece's last
-        token. Returns the batch row of each sequence's logits."""
-        batch, index, rows = self.batch.batch, 0, {}
-        for seq, ids, start in pieces:
-            for offset, token in enumerate(ids):
-                batch.token[index], batch.pos[index] = token, start + offset
-                batch.seq_id[index][0], batch.n_seq_id[index] = seq, 1
-                batch.logits[index] = offset == len(ids) - 1
-                index += 1
-            rows[seq] = index - 1
-        batch.n_tokens = index
-        self.ctx.decode(self.batch)
-        return rows
+        """One llama_decode over (sequence id, token ids, first position) pieces; the batch row of each
+        sequence's logits (the serving engine's own step, deploy/batched.py)."""
+        from stepdistill.deploy.batched import decode_pieces
+        return decode_pieces(self.ctx, self.batch, pieces)
 
     def argmax(self, row: int) -> int:
         return int(np.argmax(np.ctypeslib.as_array(self.ctx.get_logits_ith(row), shape=(self.n_vocab,))))

@@ -10,6 +10,7 @@ import pytest
 from stepdistill.deploy.export import ExportSettings, export
 from stepdistill.deploy.serve import ServeSettings, local_server
 from stepdistill.errors import DataError
+from support.chat_http import post_chat
 from support.tiny_runs import tiny_llama_run
 
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -74,28 +75,16 @@ def test_max_tokens_ends_with_length_and_counts_usage(client, tiny_gguf):
     assert reply.usage.total_tokens == reply.usage.prompt_tokens + 3
 
 
-def post(base_url: str, body: bytes) -> tuple[int, dict]:
-    import urllib.error
-    import urllib.request
-    request = urllib.request.Request(f"{base_url}/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 def test_bad_requests_get_400_and_the_server_keeps_answering(batched_server):
     good = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2,
                        "temperature": 0}).encode()
     too_long = json.dumps({"model": "tiny", "messages": [{"role": "user", "content": "word " * 400}]}).encode()
     for body in [b'{"model": "tiny", "messages": [{', json.dumps({"model": "tiny", "messages": []}).encode(),
                  too_long]:
-        status, reply = post(batched_server, body)
+        status, reply = post_chat(batched_server, body)
         assert status == 400 and reply["error"]["message"]
-        assert post(batched_server, good)[0] == 200
-    status, reply = post(batched_server, too_long)
+        assert post_chat(batched_server, good)[0] == 200
+    status, reply = post_chat(batched_server, too_long)
     assert "slot holds 128 tokens" in reply["error"]["message"]
 
 

@@ -20,6 +20,7 @@ from stepdistill.deploy.server_app import chat_request_problem, with_training_de
 from stepdistill.deploy.template import chat_template
 from stepdistill.errors import DataError
 from stepdistill.student.features import Encoder, label_source, rationale_source
+from support.chat_http import post_chat
 from support.tiny_runs import bpe_tokenizer, tiny_llama_run, tiny_t5_run
 
 llama_cpp = pytest.importorskip("llama_cpp")
@@ -151,16 +152,6 @@ def test_chat_request_ok():
 def tiny_server(tiny_run, tiny_f16):
     with local_server(tiny_f16["gguf"], threads=1, n_ctx=256, model_name="tiny") as base_url:
         yield base_url
-
-
-def post_chat(base_url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{base_url}/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_server_answers_bad_requests_with_4xx_and_keeps_serving(tiny_server):

@@ -36,6 +36,23 @@ def pick_token(logits: np.ndarray, temperature: float, top_p: float, rng: np.ran
     return softmax_sample(logits, temperature, min(max(top_p, 1e-6), 1.0), rng)
 
 
+def decode_pieces(ctx, batch, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
+    """One llama_decode over (sequence id, token ids, first position) pieces, logits at each piece's last token
+    (llama.cpp mixes prompts and single next tokens of several sequences in one batch). Returns the batch row
+    of each sequence's logits. `ctx`/`batch`: llama_cpp._internals' LlamaContext and LlamaBatch."""
+    raw, index, rows = batch.batch, 0, {}
+    for seq, ids, start in pieces:
+        for offset, token in enumerate(ids):
+            raw.token[index], raw.pos[index] = token, start + offset
+            raw.seq_id[index][0], raw.n_seq_id[index] = seq, 1
+            raw.logits[index] = offset == len(ids) - 1
+            index += 1
+        rows[seq] = index - 1
+    raw.n_tokens = index
+    ctx.decode(batch)
+    return rows
+
+
 @dataclass
 class Sequence:
     """One request from admission to its end. `deliver(kind, value)` is called from the scheduler thread with
@@ -166,18 +183,7 @@ class BatchedEngine:
         return pieces
 
     def decode(self, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
-        """One llama_decode over every piece, logits at each piece's last token; the batch row of each slot."""
-        batch, index, rows = self.batch.batch, 0, {}
-        for slot, ids, start in pieces:
-            for offset, token in enumerate(ids):
-                batch.token[index], batch.pos[index] = token, start + offset
-                batch.seq_id[index][0], batch.n_seq_id[index] = slot, 1
-                batch.logits[index] = offset == len(ids) - 1
-                index += 1
-            rows[slot] = index - 1
-        batch.n_tokens = index
-        self.ctx.decode(self.batch)
-        return rows
+        return decode_pieces(self.ctx, self.batch, pieces)
 
     def advance(self, slot: int, row: int) -> None:
         """Pick the slot's next token and end the sequence at an end token, a stop string or max_tokens."""
