@@ -5,6 +5,7 @@ import json
 import queue
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from stepdistill.deploy.export import ExportSettings, export
@@ -64,6 +65,24 @@ def test_streamed_text_equals_the_whole_answer(client):
     chunks = list(ask(client, PROMPTS[0], stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
+
+
+def test_a_stop_string_cuts_the_answer_whole_and_streamed(client):
+    whole = ask(client, PROMPTS[1]).choices[0].message.content
+    stop = whole.strip()[2:4]
+    cut = ask(client, PROMPTS[1], stop=[stop])
+    assert cut.choices[0].message.content == whole[: whole.index(stop)] and cut.choices[0].finish_reason == "stop"
+    chunks = list(ask(client, PROMPTS[1], stop=[stop], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == whole[: whole.index(stop)]
+
+
+def test_sampling_is_seeded_and_top_p_keeps_the_likeliest():
+    from stepdistill.deploy.batched import pick_token
+    logits = np.array([0.0, 3.0, 2.9, -1.0])
+    draws = [pick_token(logits, 1.0, 1.0, np.random.default_rng(7)) for _ in range(2)]
+    assert draws[0] == draws[1]
+    assert {pick_token(logits, 5.0, 0.01, np.random.default_rng(seed)) for seed in range(20)} == {1}
+    assert len({pick_token(logits, 5.0, 1.0, np.random.default_rng(seed)) for seed in range(40)}) > 2
 
 
 def test_max_tokens_ends_with_length_and_counts_usage(client, tiny_gguf):

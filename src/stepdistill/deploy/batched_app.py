@@ -26,9 +26,9 @@ def sampling_options(request: dict) -> dict:
     if request.get("n", 1) != 1:
         raise DataError("the batched engine answers one choice per request ('n' must be 1)")
     stop = request.get("stop") or []
-    max_tokens = request.get("max_completion_tokens", request.get("max_tokens"))
+    max_tokens, seed = request.get("max_completion_tokens", request.get("max_tokens")), request.get("seed")
     options = {"temperature": float(request.get("temperature", 0.8)), "top_p": float(request.get("top_p", 0.95)),
-               "seed": None if request.get("seed") is None else int(request["seed"]), "stop": [stop] if isinstance(stop, str) else list(stop),
+               "seed": None if seed is None else int(seed), "stop": [stop] if isinstance(stop, str) else list(stop),
                "max_tokens": None if max_tokens is None else int(max_tokens)}
     if options["max_tokens"] is not None and options["max_tokens"] < 1:
         raise DataError(f"max_tokens must be at least 1, got {options['max_tokens']}")
