@@ -117,8 +117,8 @@ class BatchedEngine:
         """The tokens a request may generate; a prompt and max_tokens that do not fit one slot are refused."""
         left = self.ctx_per_slot - len(prompt)
         if left < 1 or (max_tokens is not None and max_tokens > left):
-            raise DataError(f"the prompt has {len(prompt)} tokens and max_tokens is {max_tokens}, but a slot "
-                            f"holds {self.ctx_per_slot} tokens (prompt + answer); send less or raise --n_ctx")
+            raise DataError(f"the prompt has {len(prompt)} tokens and max_tokens is {max_tokens}, but a slot holds "
+                            f"{self.ctx_per_slot} tokens (prompt + answer); send less or serve with a larger --n-ctx")
         return left if max_tokens is None else max_tokens
 
     def submit(self, sequence: Sequence) -> None:

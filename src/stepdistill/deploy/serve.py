@@ -44,7 +44,7 @@ class ServeSettings:
     engine: str = option("llama-cpp", "llama-cpp: llama-cpp-python's server (one request at a time per "
                                       "replica); batched: concurrent requests decoded together in one context",
                          choices=ENGINES)
-    slots: int = option(8, "--engine batched: requests decoded together (each with its own --n_ctx tokens)")
+    slots: int = option(8, "--engine batched: requests decoded together (each with its own --n-ctx tokens)")
     model_name: str = option("", "model name clients send (default: the run folder's name)")
 
     def __post_init__(self):
