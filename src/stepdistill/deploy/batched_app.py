@@ -15,7 +15,7 @@ import uuid
 
 from ..errors import DataError
 from .batched import BatchedEngine, Sequence
-from .server_app import RequestChecks, exit_with_parent, server_arguments
+from .server_app import RequestChecks, exit_with_parent, models_listing, openai_error, server_arguments
 
 
 def sampling_options(request: dict) -> dict:
@@ -37,7 +37,7 @@ def sampling_options(request: dict) -> dict:
 
 def problem_response(status: int, message: str, kind: str = "invalid_request_error"):
     from starlette.responses import JSONResponse
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": None}}, status)
+    return JSONResponse(openai_error(message, kind), status)
 
 
 class ChatCompletions:
@@ -105,7 +105,7 @@ class Reply:
                 yield event(self.envelope("chat.completion.chunk", {"delta": {"content": value},
                                                                     "finish_reason": None}))
             elif kind == "error":
-                yield event({"error": {"message": value, "type": "server_error", "param": None, "code": None}})
+                yield event(openai_error(value, "server_error"))
                 break
             else:
                 last = self.envelope("chat.completion.chunk", {"delta": {}, "finish_reason": value})
@@ -121,8 +121,7 @@ def create_app(engine: BatchedEngine, model_name: str):
     from starlette.routing import Route
 
     async def models(request):
-        return JSONResponse({"object": "list", "data": [{"id": model_name, "object": "model",
-                                                         "owned_by": "stepdistill", "created": 0}]})
+        return JSONResponse(models_listing(model_name))
     routes = [Route("/v1/models", models, methods=["GET"]),
               Route("/v1/chat/completions", ChatCompletions(engine, model_name).handle, methods=["POST"])]
     return RequestChecks(Starlette(routes=routes))

@@ -25,7 +25,7 @@ from typing import Callable
 
 import httpx
 
-from .server_app import RequestChecks, read_body, send_json, send_problem
+from .server_app import RequestChecks, models_listing, read_body, send_json, send_problem
 
 # Headers that describe one connection, not the answer: the front's own connection (and server) sets them.
 HOP_BY_HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host",
@@ -71,8 +71,7 @@ class Router:
         if scope["type"] != "http":
             return
         if scope["method"] == "GET" and scope["path"] == "/v1/models":
-            return await send_json(send, 200, {"object": "list", "data": [
-                {"id": self.model_name, "object": "model", "owned_by": "me", "permissions": []}]})
+            return await send_json(send, 200, models_listing(self.model_name))
         if scope["method"] == "GET" and scope["path"] == "/workers":
             return await send_json(send, 200, {"workers": [worker.status() for worker in self.workers]})
         body = await read_body(receive)

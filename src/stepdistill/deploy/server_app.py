@@ -92,9 +92,19 @@ async def send_json(send, status: int, obj: dict) -> None:
     await send({"type": "http.response.body", "body": payload})
 
 
+def openai_error(problem: str, kind: str, param: str | None = None) -> dict:
+    """An error body in OpenAI's shape, which its clients raise with the message."""
+    return {"error": {"message": problem, "type": kind, "param": param, "code": None}}
+
+
+def models_listing(model_name: str) -> dict:
+    """The body of GET /v1/models for a server of one model (the fronts answer it themselves)."""
+    return {"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "stepdistill",
+                                        "created": 0, "permissions": []}]}
+
+
 async def send_problem(send, status: int, problem: str, kind: str, param: str | None = None) -> None:
-    """An error in OpenAI's shape, which its clients raise with the message."""
-    await send_json(send, status, {"error": {"message": problem, "type": kind, "param": param, "code": None}})
+    await send_json(send, status, openai_error(problem, kind, param))
 
 
 def server_arguments(description: str) -> argparse.ArgumentParser:
