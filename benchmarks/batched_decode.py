@@ -16,34 +16,23 @@ import numpy as np
 
 
 class BatchedGreedy:
-    """Greedy decoding of up to `width` prompts in one llama.cpp context, each on its own sequence id."""
+    """Greedy decoding of up to `width` prompts in one llama.cpp context, each on its own sequence id: the
+    serving engine's context (deploy/batched.py's SlotContext), stepped here with the two phases timed apart."""
 
     def __init__(self, gguf: str, width: int, threads: int, n_ctx_each: int = 512):
-        import llama_cpp
-        from llama_cpp._internals import LlamaBatch, LlamaContext
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        from stepdistill.deploy.batched import SlotContext
 
-        self.llm = llama_cpp.Llama(gguf, n_ctx=n_ctx_each, n_threads=threads, verbose=False)  # model + tokenizer
-        model = self.llm._model
-        params = LlamaContext.default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx_each * width, n_ctx_each * width, 512
-        params.n_seq_max, params.kv_unified = width, True
-        params.n_threads = params.n_threads_batch = threads
-        self.ctx = LlamaContext(model=model, params=params, verbose=False)
-        self.batch = LlamaBatch(n_tokens=n_ctx_each * width, embd=0, n_seq_max=width, verbose=False)
-        self.eos, self.n_vocab, self.width = model.token_eos(), model.n_vocab(), width
-        metadata = self.llm.metadata
-        self.formatter = Jinja2ChatFormatter(metadata["tokenizer.chat_template"], model.token_get_text(self.eos),
-                                             model.token_get_text(model.token_bos()))
+        self.context = SlotContext(gguf, width, n_ctx_each, threads)
+        self.eos, self.width = self.context.llm._model.token_eos(), width
+        self.llm = self.context.llm  # tokenizer, for callers that detokenize answers
 
     def prompt_ids(self, text: str) -> list[int]:
-        """The served prompt: the GGUF's chat template over one user message (it writes BOS itself)."""
-        prompt = self.formatter(messages=[{"role": "user", "content": text}]).prompt
-        return self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        """The served prompt: the GGUF's chat template over one user message."""
+        return self.context.prompt_ids([{"role": "user", "content": text}])[0]
 
     def generate(self, prompts: list[list[int]], max_tokens: int) -> tuple[list[list[int]], float, float]:
         """Greedy tokens per prompt (EOS excluded), and the seconds spent on the prompts and on the steps."""
-        self.ctx.kv_cache_clear()
+        self.context.ctx.kv_cache_clear()
         started = time.perf_counter()
         rows = self.fill([(seq, ids, 0) for seq, ids in enumerate(prompts)])
         prefill_s = time.perf_counter() - started
@@ -62,13 +51,10 @@ class BatchedGreedy:
         return out, prefill_s, time.perf_counter() - started - prefill_s
 
     def fill(self, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
-        """One llama_decode over (sequence id, token ids, first position) pieces; the batch row of each
-        sequence's logits (the serving engine's own step, deploy/batched.py)."""
-        from stepdistill.deploy.batched import decode_pieces
-        return decode_pieces(self.ctx, self.batch, pieces)
+        return self.context.decode(pieces)
 
     def argmax(self, row: int) -> int:
-        return int(np.argmax(np.ctypeslib.as_array(self.ctx.get_logits_ith(row), shape=(self.n_vocab,))))
+        return int(np.argmax(self.context.logits(row)))
 
 
 def bench_batched(gguf: str, quant: str, texts: list[str], max_tokens: int, threads: int, width: int) -> dict:

@@ -113,14 +113,14 @@ def test_a_failing_decode_fails_its_request_and_the_engine_goes_on(tiny_gguf):
     try:
         prompt, stop = engine.prompt_ids([{"role": "user", "content": "hi"}])
         events = queue.Queue()
-        real_decode = engine.ctx.decode
+        real_decode = engine.context.ctx.decode
 
         def broken(batch):
             raise RuntimeError("llama_decode returned 1")
-        engine.ctx.decode = broken
+        engine.context.ctx.decode = broken
         engine.submit(Sequence(prompt, 4, lambda kind, value: events.put((kind, value)), stop))
         assert events.get(timeout=20) == ("error", "decoding failed: llama_decode returned 1")
-        engine.ctx.decode = real_decode
+        engine.context.ctx.decode = real_decode
         engine.submit(Sequence(prompt, 2, lambda kind, value: events.put((kind, value)), stop))
         while (event := events.get(timeout=20))[0] == "text":
             pass

@@ -79,10 +79,12 @@ class Sequence:
         return self.text[: max(self.sent, len(self.text) - max(len(s) for s in self.stop) + 1)]
 
 
-class BatchedEngine:
-    """The GGUF loaded once, `slots` sequences of up to `ctx_per_slot` tokens each decoded together."""
+class SlotContext:
+    """A GGUF's model and tokenizer with one llama.cpp context for `slots` sequences of up to `ctx_per_slot`
+    tokens each (unified KV cache), and the GGUF's chat template for served prompts. The engine decodes in it;
+    benchmarks/batched_decode.py times the same context."""
 
-    def __init__(self, gguf: str, slots: int = 8, ctx_per_slot: int = 2048, threads: int = 1):
+    def __init__(self, gguf: str, slots: int, ctx_per_slot: int, threads: int):
         import llama_cpp
         from llama_cpp._internals import LlamaBatch, LlamaContext
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -96,15 +98,11 @@ class BatchedEngine:
         params.n_threads = params.n_threads_batch = threads
         self.ctx = LlamaContext(model=model, params=params, verbose=False)
         self.batch = LlamaBatch(n_tokens=slots * ctx_per_slot, embd=0, n_seq_max=slots, verbose=False)
-        self.n_vocab, self.slots, self.ctx_per_slot = model.n_vocab(), slots, ctx_per_slot
+        self.n_vocab = model.n_vocab()
         self.is_end = lambda token: bool(llama_cpp.llama_vocab_is_eog(model.vocab, token))
         eos_text = model.token_get_text(model.token_eos())
         self.formatter = Jinja2ChatFormatter(self.llm.metadata["tokenizer.chat_template"], eos_text,
                                              model.token_get_text(model.token_bos()))
-        self.waiting: queue.Queue[Sequence | None] = queue.Queue()
-        self.running: dict[int, Sequence] = {}  # slot (sequence id) -> sequence
-        self.thread = threading.Thread(target=self.schedule, name="batched-scheduler", daemon=True)
-        self.thread.start()
 
     def prompt_ids(self, messages: list[dict]) -> tuple[list[int], list[str]]:
         """The chat template's prompt (it writes BOS itself) and its stop strings (the EOS text)."""
@@ -112,6 +110,27 @@ class BatchedEngine:
         ids = self.llm.tokenize(formatted.prompt.encode(), add_bos=False, special=True)
         stop = formatted.stop if isinstance(formatted.stop, list) else [formatted.stop] if formatted.stop else []
         return ids, stop
+
+    def decode(self, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
+        return decode_pieces(self.ctx, self.batch, pieces)
+
+    def logits(self, row: int) -> np.ndarray:
+        return np.ctypeslib.as_array(self.ctx.get_logits_ith(row), shape=(self.n_vocab,))
+
+
+class BatchedEngine:
+    """The GGUF loaded once, `slots` sequences of up to `ctx_per_slot` tokens each decoded together."""
+
+    def __init__(self, gguf: str, slots: int = 8, ctx_per_slot: int = 2048, threads: int = 1):
+        self.context = SlotContext(gguf, slots, ctx_per_slot, threads)
+        self.slots, self.ctx_per_slot = slots, ctx_per_slot
+        self.waiting: queue.Queue[Sequence | None] = queue.Queue()
+        self.running: dict[int, Sequence] = {}  # slot (sequence id) -> sequence
+        self.thread = threading.Thread(target=self.schedule, name="batched-scheduler", daemon=True)
+        self.thread.start()
+
+    def prompt_ids(self, messages: list[dict]) -> tuple[list[int], list[str]]:
+        return self.context.prompt_ids(messages)
 
     def room(self, prompt: list[int], max_tokens: int | None) -> int:
         """The tokens a request may generate; a prompt and max_tokens that do not fit one slot are refused."""
@@ -148,7 +167,7 @@ class BatchedEngine:
             return False
         pieces = self.step_pieces()
         try:
-            rows = self.decode(pieces)
+            rows = self.context.decode(pieces)
         except Exception as error:  # e.g. llama_decode found no KV cells: fail these requests, keep serving
             for slot, _, _ in pieces:
                 self.fail(slot, f"decoding failed: {error}")
@@ -182,16 +201,13 @@ class BatchedEngine:
                 pieces.append((slot, sequence.tokens[-1:], len(sequence.prompt) + len(sequence.tokens) - 1))
         return pieces
 
-    def decode(self, pieces: list[tuple[int, list[int], int]]) -> dict[int, int]:
-        return decode_pieces(self.ctx, self.batch, pieces)
-
     def advance(self, slot: int, row: int) -> None:
         """Pick the slot's next token and end the sequence at an end token, a stop string or max_tokens."""
         sequence = self.running[slot]
         try:
-            logits = np.ctypeslib.as_array(self.ctx.get_logits_ith(row), shape=(self.n_vocab,))
+            logits = self.context.logits(row)
             token = pick_token(logits, sequence.temperature, sequence.top_p, sequence.rng)
-            if self.is_end(token):
+            if self.context.is_end(token):
                 return self.finish(slot, "done", "stop")
             sequence.tokens.append(token)
             self.extend_text(sequence)
@@ -205,7 +221,7 @@ class BatchedEngine:
 
     def extend_text(self, sequence: Sequence) -> None:
         """The text so far (bytes of a split character wait for the rest), cut at the first stop string."""
-        text = self.llm.detokenize(sequence.tokens, prev_tokens=sequence.prompt).decode("utf-8", errors="ignore")
+        text = self.context.llm.detokenize(sequence.tokens, prev_tokens=sequence.prompt).decode("utf-8", errors="ignore")
         cuts = [text.find(stop) for stop in sequence.stop if stop and stop in text]
         if cuts:
             text, sequence.finish_reason = text[: min(cuts)], "stop"
@@ -221,7 +237,7 @@ class BatchedEngine:
         """Free the slot and its KV cells, send the rest of the text and the end (or the error)."""
         sequence = self.running.pop(slot)
         try:
-            self.ctx.kv_cache_seq_rm(slot, -1, -1)
+            self.context.ctx.kv_cache_seq_rm(slot, -1, -1)
         finally:  # the request hears its end even when the KV cache could not be cleared
             if kind == "done":
                 sequence.finish_reason = value
