@@ -163,9 +163,10 @@ class BatchedEngine:
 
     def step(self) -> bool:
         """Admit, decode one step, advance every sequence in it; blocks while nothing runs. False once closed."""
-        if not self.admit(block=not self.running):
+        admitted = self.admit(block=not self.running)
+        if admitted is None:
             return False
-        pieces = self.step_pieces()
+        pieces = self.step_pieces(admitted)
         try:
             rows = self.context.decode(pieces)
         except Exception as error:  # e.g. llama_decode found no KV cells: fail these requests, keep serving
@@ -176,26 +177,26 @@ class BatchedEngine:
             self.advance(slot, row)
         return True
 
-    def admit(self, block: bool) -> bool:
-        """Waiting requests into free slots; False when the engine was closed."""
-        self.admitted = []
+    def admit(self, block: bool) -> list[int] | None:
+        """Waiting requests into free slots: the slots filled now, or None when the engine was closed."""
+        admitted = []
         while len(self.running) < self.slots:
             try:
-                sequence = self.waiting.get(block=block and not self.admitted)
+                sequence = self.waiting.get(block=block and not admitted)
             except queue.Empty:
                 break
             if sequence is None:
-                return False
+                return None
             slot = next(s for s in range(self.slots) if s not in self.running)
             self.running[slot] = sequence
-            self.admitted.append(slot)
-        return True
+            admitted.append(slot)
+        return admitted
 
-    def step_pieces(self) -> list[tuple[int, list[int], int]]:
+    def step_pieces(self, admitted: list[int]) -> list[tuple[int, list[int], int]]:
         """(slot, token ids, first position): a new sequence's whole prompt, a running one's last token."""
         pieces = []
         for slot, sequence in self.running.items():
-            if slot in self.admitted:
+            if slot in admitted:
                 pieces.append((slot, sequence.prompt, 0))
             else:
                 pieces.append((slot, sequence.tokens[-1:], len(sequence.prompt) + len(sequence.tokens) - 1))
