@@ -54,7 +54,8 @@ def test_chat_sources_are_the_students_chat_template_with_one_bos(adds_bos, temp
     for text in QUESTIONS:
         for source, instruction, system in ((prompts.label(text), LABEL_INSTRUCTION, []),
                                             (prompts.rationale(text), RATIONALE_INSTRUCTION, ["rationale"])):
-            assert source == tokenizer.apply_chat_template(chat_messages(instruction, text), tokenize=False,
+            user = text.replace("</s>", "\n")  # NLI's marker: a newline in the chat format
+            assert source == tokenizer.apply_chat_template(chat_messages(instruction, user), tokenize=False,
                                                            add_generation_prompt=True)
             ids, labels = encoder.encode(source, "( 12.0 - 5.0 )")
             prompt = encoder.source_ids(source)
@@ -65,6 +66,22 @@ def test_chat_sources_are_the_students_chat_template_with_one_bos(adds_bos, temp
             messages = [{"role": "system", "content": content} for content in system] + [{"role": "user", "content": text}]
             assert served.apply_chat_template(messages, tokenize=True, add_generation_prompt=True,
                                               return_dict=False) == prompt
+
+
+def test_nli_premise_and_hypothesis_stay_in_one_chat_turn():
+    """The prefix format joins them with the EOS token, as the paper does; in the chat format that token ends
+    the user turn (SmolLM2's <|im_end|>), so a newline joins them there, in training and in old records alike."""
+    tokenizer = chat_tokenizer(True)
+    chat = prompt_format("chat", tokenizer, False, "tiny")
+    nli, plain = "A man plays. </s> A person plays.", "A man plays. A person plays."
+    for prompts, extra_eos in ((chat, 0), (PREFIX, 1)):
+        encoder = Encoder(tokenizer, False, max_source=512, max_target=32, prompts=prompts)
+        ids, plain_ids = encoder.source_ids(prompts.label(nli)), encoder.source_ids(prompts.label(plain))
+        assert ids.count(tokenizer.eos_token_id) == plain_ids.count(tokenizer.eos_token_id) + extra_eos
+    assert "A man plays. \n A person plays." in chat.label(nli) and "</s> A" in PREFIX.label(nli)
+    old_record = {key: value for key, value in chat.record().items() if key != "separator"}
+    assert PromptFormat.from_record(old_record).separator is None  # runs trained before: EOS, as they were
+    assert PromptFormat.from_record(chat.record()) == chat
 
 
 def test_single_trains_on_the_label_format():

@@ -1,7 +1,7 @@
 """The chat template that turns an OpenAI chat request into the student's training prompt.
 
 A decoder-only student was trained on `[BOS] source end` (features.Encoder: BOS only where the tokenizer adds
-one and the source does not start with it, NLI's `</s>` marker swapped for the tokenizer's EOS), its source
+one and the source does not start with it, NLI's `</s>` marker swapped for the format's separator), its source
 built by the run's input format (student/prompts.py): `[label] x` then a newline, or with --input-format chat
 the student's own chat template around x. The template rebuilds exactly that text from the last user message,
 so a client that sends `{"role": "user", "content": x}` gets the label back. A system message whose whole
@@ -36,8 +36,13 @@ _CHOOSE_TASK = (
     "{%- endfor -%}\n"
     "{%- if state.user is none -%}{{ raise_exception('the student answers the last user message: "
     "send at least one message with role user') }}{%- endif -%}\n"
-    "{%- set text = state.user | replace('" + EOS_MARKER + "', eos_token) -%}\n"
 )
+
+
+def _join_expression(prompts: PromptFormat) -> str:
+    """NLI's premise/hypothesis marker becomes the format's separator (prompts.PromptFormat.join)."""
+    separator = "eos_token" if prompts.separator is None else jinja_string(prompts.separator)
+    return "{%- set text = state.user | replace('" + EOS_MARKER + "', " + separator + ") -%}\n"
 
 
 def jinja_string(text: str) -> str:
@@ -55,7 +60,7 @@ def chat_template(with_bos: bool, prompts: PromptFormat = PREFIX) -> str:
     none to templated text."""
     return (f"{{#- stepdistill student ({prompts.name} input format): the last user message becomes the label "
             f"task's training prompt, or the rationale task's when a system message says {RATIONALE_SYSTEM} -#}}\n"
-            + _CHOOSE_TASK
+            + _CHOOSE_TASK + _join_expression(prompts)
             + "{%- if state.rationale -%}{{- " + _source_expression(prompts.rationale_parts, prompts.end, with_bos)
             + " -}}{%- else -%}{{- " + _source_expression(prompts.label_parts, prompts.end, with_bos)
             + " -}}{%- endif -%}")
@@ -82,11 +87,12 @@ def write_chat_template(model_dir: str | Path, prompts: PromptFormat = PREFIX) -
 def ollama_modelfile(gguf_name: str, eos_token: str, max_tokens: int, prompts: PromptFormat = PREFIX) -> str:
     """An Ollama Modelfile beside the GGUF: Ollama runs Go templates, so the prompt rule is restated in Go."""
     (label_before, label_after), (rationale_before, rationale_after) = prompts.label_parts, prompts.rationale_parts
+    nli_separator = f"the EOS token {eos_token}" if prompts.separator is None else json.dumps(prompts.separator)
     return (
         f"# Ollama: `ollama create student -f {Path(gguf_name).with_suffix('.Modelfile')}` then "
         f"`ollama run student \"<question>\"`.\n"
         f"# The system message \"{RATIONALE_SYSTEM}\" asks for the rationale instead of the label.\n"
-        f"# NLI inputs: put the EOS token {eos_token} between premise and hypothesis yourself.\n"
+        f"# NLI inputs: put {nli_separator} between premise and hypothesis yourself.\n"
         f"FROM ./{gguf_name}\n"
         f'TEMPLATE """{{{{ if eq .System "{RATIONALE_SYSTEM}" }}}}{rationale_before}{{{{ .Prompt }}}}{rationale_after}'
         f'{{{{ else }}}}{label_before}{{{{ .Prompt }}}}{label_after}{{{{ end }}}}{prompts.end}"""\n'

@@ -78,7 +78,8 @@ class Encoder:
         self.sources_cut = self.targets_cut = 0
 
     def prompt(self, source: str) -> str:
-        source = source.replace(EOS_MARKER, self.tok.eos_token)  # NLI: premise EOS hypothesis, as in the paper
+        if self.prompts.separator is None:  # NLI: premise EOS hypothesis, as in the paper (chat: x has a newline)
+            source = source.replace(EOS_MARKER, self.tok.eos_token)
         return source if self.is_seq2seq else source + self.prompts.end
 
     def source_ids(self, source: str) -> list[int]:

@@ -9,6 +9,10 @@
 A format is two (before, after) pairs, so a source is `before + x + after`: the chat template is rendered
 once around a sentinel, not once per example, and the served chat template (deploy/template.py) rebuilds
 the same text from the same strings.
+
+NLI inputs join premise and hypothesis with a marker (tasks.base.EOS_MARKER). The prefix format swaps in the
+tokenizer's EOS token, as the paper does for T5. The chat format uses a newline instead: a chat model's EOS
+token (SmolLM2's `<|im_end|>`) closes a turn, so it would end the user message between premise and hypothesis.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import DataError
+from ..tasks.base import EOS_MARKER
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -28,6 +33,7 @@ LABEL_INSTRUCTION = "Answer with the final answer only."
 RATIONALE_INSTRUCTION = "Explain step by step how to reach the answer."
 SENTINEL = "STEPDISTILL-INPUT-7f3a"  # stands for x while the chat template is rendered; no spaces: templates may trim
 PROBE = "Probe: 12 apples, 3 left?"  # rendered in full to check that x lands in the text as it is
+CHAT_SEPARATOR = "\n"  # between NLI premise and hypothesis in the chat format (the EOS token would end the turn)
 
 
 def label_source(text: str) -> str:
@@ -44,12 +50,18 @@ class PromptFormat:
     label_parts: tuple[str, str]  # (before, after) x, for the label task
     rationale_parts: tuple[str, str]
     end: str  # what a decoder-only prompt ends with after `after`: "\n" for prefix; chat's turn is already open
+    separator: str | None = None  # what replaces NLI's premise/hypothesis marker; None: the tokenizer's EOS token
+
+    def user_text(self, text: str) -> str:
+        """x as the source holds it: NLI's marker becomes the separator here, in x only (a chat template's own
+        turn ends may be the same string); with no separator it stays for features.Encoder to swap for EOS."""
+        return text if self.separator is None else text.replace(EOS_MARKER, self.separator)
 
     def label(self, text: str) -> str:
-        return self.label_parts[0] + text + self.label_parts[1]
+        return self.label_parts[0] + self.user_text(text) + self.label_parts[1]
 
     def rationale(self, text: str) -> str:
-        return self.rationale_parts[0] + text + self.rationale_parts[1]
+        return self.rationale_parts[0] + self.user_text(text) + self.rationale_parts[1]
 
     def split(self, source: str) -> tuple[str, str]:
         """(the fixed text before x, the rest): what a cut input keeps whole, and what it keeps the end of."""
@@ -61,11 +73,13 @@ class PromptFormat:
     def record(self) -> dict:
         """For run.json: eval, predict and export rebuild the run's sources from it."""
         return {"name": self.name, "label": list(self.label_parts), "rationale": list(self.rationale_parts),
-                "end": self.end}
+                "end": self.end, "separator": self.separator}
 
     @classmethod
     def from_record(cls, record: dict) -> "PromptFormat":
-        return cls(record["name"], tuple(record["label"]), tuple(record["rationale"]), record["end"])
+        # runs recorded before the separator existed used the EOS token in both formats
+        return cls(record["name"], tuple(record["label"]), tuple(record["rationale"]), record["end"],
+                   record.get("separator"))
 
 
 PREFIX = PromptFormat("prefix", (LABEL_PREFIX + " ", ""), (RATIONALE_PREFIX + " ", ""), "\n")
@@ -84,7 +98,7 @@ def prompt_format(name: str, tokenizer: "PreTrainedTokenizerBase", is_seq2seq: b
         raise DataError(f"--input-format chat: the tokenizer of student {student} has no chat template "
                         "(use --input-format prefix)")
     return PromptFormat("chat", chat_parts(tokenizer, LABEL_INSTRUCTION, student),
-                        chat_parts(tokenizer, RATIONALE_INSTRUCTION, student), "")
+                        chat_parts(tokenizer, RATIONALE_INSTRUCTION, student), "", CHAT_SEPARATOR)
 
 
 def chat_parts(tokenizer: "PreTrainedTokenizerBase", instruction: str, student: str) -> tuple[str, str]:
