@@ -10,7 +10,7 @@ from stepdistill.teacher.backends import FakeBackend
 from stepdistill.teacher.extract import ExtractSettings, run_extract
 from stepdistill.teacher.output import read_rationales
 from stepdistill.teacher.prompts import BUILTIN, PromptBuilder, hinted_spec, load_template
-from stepdistill.teacher.rationalize import EXAMPLES_FILE, NO_RATIONALE, REPLACED
+from stepdistill.teacher.rationalize import ARITHMETIC, EXAMPLES_FILE, NO_RATIONALE, REPLACED
 
 
 @pytest.fixture
@@ -45,7 +45,9 @@ def hint_aware(wrong=(1, 2, 3, 4, 6), unparsable=(5,), hint_ignored=(4,), bare=(
 
 
 def extract(tmp_path, own_task, fake, **kw):
+    """--rationalize on own_task; the arithmetic check is off unless asked for (`Twice 1 is 2` computes nothing)."""
     task, prompt = own_task
+    kw.setdefault("hint_check", "none")
     return run_extract(ExtractSettings(task=task, prompt=prompt, out=str(tmp_path / "out"), progress=False,
                                        backoff=0.001, rationalize=True, **kw), backend=fake)
 
@@ -146,3 +148,39 @@ def test_the_cost_and_token_caps_bound_the_hinted_pass_too(tmp_path, own_task, c
     assert manifest["stopped_by_budget"] and manifest["stopped_by_cost"] == (cap == "max_cost")
     if cap == "max_cost":
         assert manifest["cost"]["run_usd"] + hinted["cost_usd"] <= limit
+
+
+def sloppy_hints(prompt):
+    """Wrong for every input but q0; given a hint, q1-q3 add it up right, q4-q6 reach the hint through a wrong
+    sum, q7-q9 only restate it."""
+    query = prompt.rsplit("\n\n", 1)[-1]
+    i = int(query.rsplit("What is ", 1)[1].split(" ")[0])
+    if not query.startswith("Hint:"):
+        return f" {i} and {i} make {2 * i + (i > 0)}. So the answer is {2 * i + (i > 0)}."
+    if i <= 3:
+        return f" {i} + {i} = {2 * i}. So the answer is {2 * i}."
+    if i <= 6:
+        return f" {i} + {i} = {2 * i + 3}. So the answer is {2 * i}."
+    return f" The answer must be {2 * i}. So the answer is {2 * i}."
+
+
+@pytest.mark.parametrize("check, kept", [("auto", 3), ("arithmetic", 3), ("none", 9)])
+def test_hinted_rationales_of_a_numeric_task_must_get_their_own_sums_right(tmp_path, own_task, check, kept):
+    manifest = extract(tmp_path, own_task, FakeBackend(answer=sloppy_hints), hint_check=check)
+    assert manifest["rationalize"]["tried"] == 9 and manifest["rationalize"]["kept"] == kept
+    assert manifest["rationalize"]["check"] == ("none" if check == "none" else "arithmetic")
+    hinted = {r["id"]: r for r in rows(tmp_path) if r.get("hinted")}
+    if check != "none":
+        assert manifest["dropped"][f"hinted: {ARITHMETIC}"] == 6
+        assert hinted["q4"]["arithmetic"] == {"statements": 1, "slips": ["4 + 4 = 11"]}
+        assert hinted["q8"]["arithmetic"] == {"statements": 0, "slips": []} and not hinted["q8"]["kept"]
+        assert hinted["q2"]["kept"] and hinted["q2"]["arithmetic"]["slips"] == []
+    else:
+        assert all("arithmetic" not in r for r in hinted.values())
+
+
+def test_the_arithmetic_check_is_off_by_default_for_tasks_scored_on_text(tmp_path, own_task):
+    task, prompt = own_task
+    manifest = extract(tmp_path, (task.replace(":numeric", ":exact"), prompt), FakeBackend(answer=sloppy_hints),
+                       hint_check="auto")
+    assert manifest["rationalize"]["check"] == "none" and manifest["rationalize"]["kept"] == 9

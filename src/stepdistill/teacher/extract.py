@@ -51,7 +51,7 @@ from .output import KEEP_CHOICES, MANIFEST_FILE, RATIONALES_FILE, Tally, make_ro
 from .plan import Inputs, RequestPlan, load_inputs, prompt_builder, sampling
 from .runner import Runner, RunStats
 from .tokens import make_counter
-from .rationalize import HintRequests, rationalize
+from .rationalize import HINT_CHECKS, HintRequests, rationalize
 
 log = logging.getLogger("stepdistill.teacher")
 
@@ -113,6 +113,10 @@ class ExtractSettings:
                                       "keep hinted rationales that parse back to gold (rows tagged hinted: true)")
     hint_teacher: str | None = option(None, "--rationalize: the teacher for hinted requests (default: --teacher; "
                                              "needed with --teacher replay, e.g. local)")
+    hint_check: str = option("auto", "--rationalize: also check a hinted rationale's own arithmetic and keep it only "
+                                     "if it computes something and every `a op b = c` in it is right: auto (for "
+                                     "tasks scored numeric or equation), arithmetic, or none",
+                             choices=HINT_CHECKS)
 
     def __post_init__(self):
         if not self.task or not self.out:

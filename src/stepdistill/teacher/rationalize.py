@@ -3,7 +3,9 @@
 Rationalization (as in STaR, Zelikman et al. 2022): for an input whose teacher answer is wrong or did
 not parse, and whose gold label is known, ask again with the gold label given as a hint, in the task's
 own prompt format (prompts.hinted_spec), and keep the new rationale only if it parses back to the gold
-label with a rationale of its own (not the bare hinted answer). Kept hinted rows replace the input's wrong rows for training (those are un-kept, with the reason
+label with a rationale of its own (not the bare hinted answer). For tasks scored on numbers (SVAMP) the
+rationale must also compute something and get all of it right (`--hint-check`, arithmetic.check_arithmetic):
+the hint gives the answer away, and a weak teacher reaches it through wrong sums. Kept hinted rows replace the input's wrong rows for training (those are un-kept, with the reason
 "replaced by a hinted rationale"); `stepdistill train --hinted exclude` leaves hinted rows out again.
 
 Reads top to bottom: choose the inputs; build one hinted request each (cached like every other request,
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..arithmetic import check_arithmetic
 from ..errors import DataError
 from ..jsonio import iter_jsonl, write_json
 from .backends import Backend, Sampling, make_backend
@@ -33,6 +36,9 @@ from .runner import Job, Runner
 
 REPLACED = "replaced by a hinted rationale"
 NO_RATIONALE = "the hint repeated without a rationale"
+ARITHMETIC = "wrong or no arithmetic in the rationale"
+HINT_CHECKS = ("auto", "arithmetic", "none")
+NUMERIC_SCORERS = ("numeric", "equation")
 EXAMPLES_FILE = "hinted_examples.json"
 N_EXAMPLES = 5
 
@@ -47,6 +53,7 @@ class HintRequests:
     store: object  # cache.Cache or cache.MemoryStore
     params: Sampling
     own_store: bool = False  # opened here (the main pass had no cache: replay), so closed here
+    check_arithmetic: bool = False  # --hint-check: a kept hinted rationale must get its own sums right
 
     @classmethod
     def build(cls, settings, task, examples, builder, backend, store) -> "HintRequests":
@@ -62,7 +69,8 @@ class HintRequests:
         params = Sampling(max_tokens=settings.max_tokens, temperature=settings.temperature, top_p=settings.top_p,
                           stop=tuple(builder.stop), seed=settings.seed if settings.temperature > 0 else None)
         hinted = PromptBuilder(hinted_spec(builder.spec), style=builder.style)
-        return cls(task, examples, hinted, backend, store, params, own_store)
+        check = settings.hint_check == "arithmetic" or (settings.hint_check == "auto" and task.scorer in NUMERIC_SCORERS)
+        return cls(task, examples, hinted, backend, store, params, own_store, check)
 
     def prompt(self, example) -> Prompt:
         return self.builder.render({**prompt_values(example), "hint": example.label}, f"hinted input {example.id}")
@@ -118,6 +126,7 @@ def rationalize(req: HintRequests, rows_path: Path, settings, main_stats, tally:
             "tokens": stats.prompt_tokens + stats.completion_tokens,
             "cost_usd": _round(prices.cost(stats.prompt_tokens, stats.completion_tokens)),
             "prompt_hash": req.builder.hash, "teacher": f"{req.backend.name}:{req.backend.model}",
+            "check": "arithmetic" if req.check_arithmetic else "none",
             "examples_file": EXAMPLES_FILE}
 
 
@@ -192,6 +201,10 @@ def _hinted_row(req: HintRequests, example, samples: int, stats) -> dict:
     row = make_row(req.task, example, samples, answer, None if answer is not None else stats.why_unanswered(key))
     row["hinted"] = True
     row["kept"] = bool(row["correct"]) and bool((row["rationale"] or "").strip())  # not the hint alone
+    if req.check_arithmetic and row["kept"]:
+        check = check_arithmetic(row["rationale"])
+        row["arithmetic"] = {"statements": check.statements, "slips": list(check.slips)}
+        row["kept"] = check.consistent
     return row
 
 
@@ -223,4 +236,6 @@ def _why_not_kept(row: dict) -> str:
         return NOT_SENT if row["request_error"] == NOT_SENT else FAILED
     if row["parse_error"] is not None:
         return UNPARSABLE
-    return WRONG if not row["correct"] else NO_RATIONALE
+    if not row["correct"]:
+        return WRONG
+    return ARITHMETIC if "arithmetic" in row else NO_RATIONALE
