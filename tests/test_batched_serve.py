@@ -1,8 +1,11 @@
 """`serve --engine batched`: concurrent requests decoded together give llama.cpp's own one-at-a-time answers,
-streamed or whole; bad requests get 400s; a failing decode fails its requests instead of hanging them."""
+streamed or whole; bad requests get 400s; a failing decode fails its requests instead of hanging them; a request
+whose client went away stops decoding and frees its slot."""
 
 import json
 import queue
+import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -38,6 +41,32 @@ def batched_server(tiny_gguf):
 @pytest.fixture(scope="module")
 def client(batched_server):
     return openai.OpenAI(base_url=batched_server, api_key="none", max_retries=0, timeout=60)
+
+
+# one slot of 2048 tokens: a request of LONG tokens (the tiny model runs "What is 3 + 4?" to max_tokens) holds
+# it for thousands of decode steps, so one that stops after a few dozen was cancelled
+LONG = 1900
+
+
+@pytest.fixture(scope="module")
+def one_slot(tiny_gguf):
+    """The base URL of a server with one slot of 2048 tokens, and a client of it."""
+    with local_server(tiny_gguf, threads=1, n_ctx=2048, model_name="tiny", engine="batched", slots=1) as base_url:
+        yield base_url, openai.OpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=60)
+
+
+def server_stats(base_url: str) -> dict:
+    with urllib.request.urlopen(f"{base_url.removesuffix('/v1')}/stats", timeout=10) as response:
+        return json.loads(response.read())
+
+
+def stats_once(base_url: str, condition) -> dict:
+    """The server's stats once `condition(stats)` holds (polled; 60 s at most, then the test fails)."""
+    deadline = time.monotonic() + 60
+    while not condition(stats := server_stats(base_url)):
+        assert time.monotonic() < deadline, f"the server's stats never got there: {stats}"
+        time.sleep(0.02)
+    return stats
 
 
 def one_at_a_time(gguf, prompts: list[str], max_tokens: int) -> list[dict]:
@@ -136,3 +165,48 @@ def test_serve_settings_check_the_engine_options():
         ServeSettings(run="r", engine="batched", slots=0)
     with pytest.raises(DataError, match="not --replicas"):
         ServeSettings(run="r", engine="batched", replicas=2)
+
+
+def test_a_streamed_request_whose_client_leaves_frees_its_slot(one_slot):
+    base_url, client = one_slot
+    answer = ask(client, PROMPTS[0]).choices[0].message.content
+    before = server_stats(base_url)
+    stream = ask(client, PROMPTS[3], max_tokens=LONG, stream=True)
+    received = [chunk for chunk, _ in zip(stream, range(4))]  # the role, then three pieces of text
+    stream.close()
+    after = stats_once(base_url, lambda stats: stats["running"] == 0)
+    assert len(received) == 4 and received[-1].choices[0].delta.content
+    assert after["cancelled_running"] == before["cancelled_running"] + 1
+    assert after["finished"] == before["finished"]
+    assert 3 <= after["cancelled_tokens"] - before["cancelled_tokens"] < LONG // 4
+    assert after["steps"] - before["steps"] < LONG // 4
+    # the freed slot's KV cells were cleared: its next request gets the answer it got before
+    assert ask(client, PROMPTS[0]).choices[0].message.content == answer
+
+
+def test_a_request_cancelled_while_it_waits_never_takes_a_slot(one_slot):
+    base_url, client = one_slot
+    before = server_stats(base_url)
+    holder = ask(client, PROMPTS[3], max_tokens=LONG, stream=True)
+    assert next(holder).choices[0].delta.role == "assistant" and next(holder).choices[0].delta.content  # it runs
+    waiter = ask(client, PROMPTS[0], max_tokens=LONG, stream=True)  # headers come before a slot does
+    stats_once(base_url, lambda stats: stats["waiting"] == 1)
+    waiter.close()
+    during = stats_once(base_url, lambda stats: stats["waiting"] == 0)
+    assert during["cancelled_waiting"] == before["cancelled_waiting"] + 1
+    assert during["admitted"] == before["admitted"] + 1 and during["running"] == 1
+    holder.close()
+    after = stats_once(base_url, lambda stats: stats["running"] == 0)
+    assert after["admitted"] == before["admitted"] + 1
+    assert after["cancelled_running"] == before["cancelled_running"] + 1
+
+
+def test_a_whole_answer_whose_client_times_out_is_cancelled(one_slot):
+    base_url, client = one_slot
+    before = server_stats(base_url)
+    with pytest.raises(openai.APITimeoutError):
+        ask(client.with_options(timeout=0.5), PROMPTS[3], max_tokens=LONG)
+    after = stats_once(base_url, lambda stats: stats["running"] == stats["waiting"] == 0)
+    cancelled = ("cancelled_running", "cancelled_waiting")
+    assert sum(after[key] - before[key] for key in cancelled) == 1  # running by then, unless the CPU was busy
+    assert after["finished"] == before["finished"]  # it did not decode on to max_tokens

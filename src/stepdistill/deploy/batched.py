@@ -5,18 +5,25 @@ context holds `slots` sequences (unified KV cache) and a scheduler thread does c
 admits waiting requests into free slots, puts their prompt tokens and the next token of every running sequence
 into one llama_batch, runs one decode, and picks each sequence's next token from its own logits row. A step's
 weight reads are shared by every sequence in it, which is where the throughput comes from on a CPU.
+
+A request whose client went away is cancelled (`Sequence.cancel()`, from any thread): the scheduler, which alone
+owns the queue of waiting requests and the slots, drops it at its next step, so it stops costing decode steps.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from ..errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def softmax_sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
@@ -56,7 +63,8 @@ def decode_pieces(ctx, batch, pieces: list[tuple[int, list[int], int]]) -> dict[
 @dataclass
 class Sequence:
     """One request from admission to its end. `deliver(kind, value)` is called from the scheduler thread with
-    ("text", new text), then ("done", finish_reason) or ("error", message)."""
+    ("text", new text), then ("done", finish_reason) or ("error", message); a cancelled request hears nothing
+    more (whoever cancels it no longer listens)."""
     prompt: list[int]
     max_tokens: int
     deliver: Callable[[str, object], None]
@@ -71,6 +79,11 @@ class Sequence:
 
     def __post_init__(self):
         self.rng = np.random.default_rng(self.seed)
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Ask the scheduler to drop this request at its next step (safe from any thread; nothing once it ended)."""
+        self.cancelled.set()
 
     def visible(self) -> str:
         """Text safe to send now: while running, hold back what could still become the start of a stop string."""
@@ -118,14 +131,30 @@ class SlotContext:
         return np.ctypeslib.as_array(self.ctx.get_logits_ith(row), shape=(self.n_vocab,))
 
 
+@dataclass
+class EngineCounts:
+    """What the scheduler did since the engine started (GET /stats of the batched server shows them)."""
+    admitted: int = 0  # requests that got a slot
+    finished: int = 0  # ended by an end token, a stop string or max_tokens
+    failed: int = 0
+    cancelled_running: int = 0  # their client went away while they decoded: the slot was freed early
+    cancelled_waiting: int = 0  # their client went away before they got a slot: they never took one
+    cancelled_tokens: int = 0  # tokens the running cancelled requests had generated when they were dropped
+    steps: int = 0  # llama_decode calls
+
+
 class BatchedEngine:
     """The GGUF loaded once, `slots` sequences of up to `ctx_per_slot` tokens each decoded together."""
 
     def __init__(self, gguf: str, slots: int = 8, ctx_per_slot: int = 2048, threads: int = 1):
         self.context = SlotContext(gguf, slots, ctx_per_slot, threads)
         self.slots, self.ctx_per_slot = slots, ctx_per_slot
-        self.waiting: queue.Queue[Sequence | None] = queue.Queue()
-        self.running: dict[int, Sequence] = {}  # slot (sequence id) -> sequence
+        self.waiting: queue.Queue[Sequence | None] = queue.Queue()  # submitted by any thread
+        # the scheduler thread alone touches these: requests it took from `waiting` that wait for a slot, and
+        # the slot (sequence id) -> sequence of those that run
+        self.pending: deque[Sequence] = deque()
+        self.running: dict[int, Sequence] = {}
+        self.counts = EngineCounts()
         self.thread = threading.Thread(target=self.schedule, name="batched-scheduler", daemon=True)
         self.thread.start()
 
@@ -146,6 +175,12 @@ class BatchedEngine:
             raise RuntimeError("the batched engine is closed")
         self.waiting.put(sequence)
 
+    def stats(self) -> dict:
+        """The counts with the slots in use and the requests waiting for one. Read from another thread than
+        the scheduler's, so each number is current but two of them may be a step apart."""
+        return asdict(self.counts) | {"slots": self.slots, "running": len(self.running),
+                                      "waiting": len(self.pending) + self.waiting.qsize()}
+
     def close(self) -> None:
         self.waiting.put(None)
         self.thread.join(timeout=30)
@@ -162,11 +197,16 @@ class BatchedEngine:
                     self.fail(slot, f"the engine failed: {error}")
 
     def step(self) -> bool:
-        """Admit, decode one step, advance every sequence in it; blocks while nothing runs. False once closed."""
-        admitted = self.admit(block=not self.running)
-        if admitted is None:
+        """Take new requests, drop cancelled ones, fill free slots, decode one step and advance every sequence
+        in it; blocks while nothing runs or waits. False once closed."""
+        if not self.take_arrivals(block=not self.running and not self.pending):
             return False
+        self.drop_cancelled()
+        admitted = self.admit()
+        if not self.running:
+            return True  # every request was cancelled: nothing to decode
         pieces = self.step_pieces(admitted)
+        self.counts.steps += 1
         try:
             rows = self.context.decode(pieces)
         except Exception as error:  # e.g. llama_decode found no KV cells: fail these requests, keep serving
@@ -177,19 +217,39 @@ class BatchedEngine:
             self.advance(slot, row)
         return True
 
-    def admit(self, block: bool) -> list[int] | None:
-        """Waiting requests into free slots: the slots filled now, or None when the engine was closed."""
-        admitted = []
-        while len(self.running) < self.slots:
+    def take_arrivals(self, block: bool) -> bool:
+        """Move submitted requests to the scheduler's own queue (waiting for the first one when `block`);
+        False when the engine was closed."""
+        while True:
             try:
-                sequence = self.waiting.get(block=block and not admitted)
+                sequence = self.waiting.get(block=block)
             except queue.Empty:
-                break
+                return True
             if sequence is None:
-                return None
-            slot = next(s for s in range(self.slots) if s not in self.running)
-            self.running[slot] = sequence
-            admitted.append(slot)
+                return False
+            self.pending.append(sequence)
+            block = False
+
+    def drop_cancelled(self) -> None:
+        """Requests whose client went away: a waiting one leaves the queue without taking a slot, a running one
+        frees its slot and KV cells now instead of decoding on to max_tokens for nobody."""
+        waiting = len(self.pending)
+        self.pending = deque(sequence for sequence in self.pending if not sequence.cancelled.is_set())
+        self.counts.cancelled_waiting += waiting - len(self.pending)
+        for slot in [slot for slot, sequence in self.running.items() if sequence.cancelled.is_set()]:
+            sequence = self.release(slot)
+            self.counts.cancelled_running += 1
+            self.counts.cancelled_tokens += len(sequence.tokens)
+            log.info("request cancelled after %d of %d tokens: slot %d freed", len(sequence.tokens),
+                     sequence.max_tokens, slot)
+
+    def admit(self) -> list[int]:
+        """Waiting requests into free slots, first come first served: the slots filled now."""
+        free = [slot for slot in range(self.slots) if slot not in self.running]
+        admitted = free[: len(self.pending)]
+        for slot in admitted:
+            self.running[slot] = self.pending.popleft()
+        self.counts.admitted += len(admitted)
         return admitted
 
     def step_pieces(self, admitted: list[int]) -> list[tuple[int, list[int], int]]:
@@ -234,11 +294,21 @@ class BatchedEngine:
             sequence.deliver("text", visible[sequence.sent:])
             sequence.sent = len(visible)
 
+    def release(self, slot: int) -> Sequence:
+        """Take the slot's sequence out and clear its KV cells (the slot's next sequence starts at position 0)."""
+        sequence = self.running.pop(slot)
+        self.context.ctx.kv_cache_seq_rm(slot, -1, -1)
+        return sequence
+
     def finish(self, slot: int, kind: str, value: str) -> None:
         """Free the slot and its KV cells, send the rest of the text and the end (or the error)."""
-        sequence = self.running.pop(slot)
+        sequence = self.running[slot]
+        if kind == "done":
+            self.counts.finished += 1
+        else:
+            self.counts.failed += 1
         try:
-            self.context.ctx.kv_cache_seq_rm(slot, -1, -1)
+            self.release(slot)
         finally:  # the request hears its end even when the KV cache could not be cleared
             if kind == "done":
                 sequence.finish_reason = value

@@ -1,7 +1,8 @@
 """OpenAI-compatible chat server over the batched engine (batched.py), run by `stepdistill serve --engine batched`.
 
 Same routes, answers and request checks (server_app.RequestChecks: 400s for bad bodies, no repeat penalty
-unless asked) as the llama-cpp engine, but concurrent requests are decoded together in one llama.cpp context.
+unless asked) as the llama-cpp engine, but concurrent requests are decoded together in one llama.cpp context,
+and a client that goes away (closes its stream, gives up on a whole answer) cancels its request, freeing its slot.
 
     python -m stepdistill.deploy.batched_app --model FILE.gguf --model_alias NAME --slots 8 [--n_ctx PER_SLOT] ...
 """
@@ -59,11 +60,7 @@ class ChatCompletions:
         sequence = Sequence(prompt, max_tokens, lambda kind, value: loop.call_soon_threadsafe(
             events.put_nowait, (kind, value)), **(options | {"stop": template_stop + options["stop"]}))
         self.engine.submit(sequence)
-        reply = Reply(self.model_name, sequence, events)
-        if body.get("stream"):
-            from starlette.responses import StreamingResponse
-            return StreamingResponse(reply.chunks(), media_type="text/event-stream")
-        return await reply.whole()
+        return Answer(Reply(self.model_name, sequence, events), stream=bool(body.get("stream")))
 
 
 class Reply:
@@ -114,15 +111,61 @@ class Reply:
         yield "data: [DONE]\n\n"
 
 
+class Answer:
+    """The ASGI response to a submitted request, whole or streamed. However it ends (sent, its client gone, the
+    server stopping), its request is cancelled, which frees the slot of a request still decoding for nobody and
+    does nothing to one that ended. Under uvicorn (ASGI 2.3) a StreamingResponse stops on the client's
+    http.disconnect by cancelling its task, and leaves the chunk generator suspended for the garbage collector
+    to close, so the cancel is here, not in the generator. Nobody listens for the disconnect of a whole answer,
+    so it listens itself while the answer is decoded."""
+
+    def __init__(self, reply: Reply, stream: bool):
+        self.reply, self.stream = reply, stream
+
+    async def __call__(self, scope, receive, send):
+        from starlette.responses import StreamingResponse
+        try:
+            if self.stream:
+                response = StreamingResponse(self.reply.chunks(), media_type="text/event-stream")
+            else:
+                response = await unless_client_leaves(self.reply.whole(), receive)
+            if response is not None:
+                await response(scope, receive, send)
+        finally:
+            self.reply.sequence.cancel()
+
+
+async def client_left(receive) -> None:
+    """Returns once the client disconnected (the request body was read already, so nothing else comes)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_client_leaves(work, receive):
+    """The result of awaiting `work`, or None when the client disconnects first (uvicorn does not cancel a
+    handler whose client went away; it only tells receive)."""
+    answer, gone = asyncio.ensure_future(work), asyncio.ensure_future(client_left(receive))
+    try:
+        await asyncio.wait([answer, gone], return_when=asyncio.FIRST_COMPLETED)
+        return answer.result() if answer.done() else None
+    finally:
+        answer.cancel()
+        gone.cancel()
+
+
 def create_app(engine: BatchedEngine, model_name: str):
-    """The Starlette app (routes of llama_cpp.server that clients use) behind the request checks."""
+    """The Starlette app (routes of llama_cpp.server that clients use, and GET /stats: the engine's counts and
+    slots in use) behind the request checks."""
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
     async def models(request):
         return JSONResponse(models_listing(model_name))
-    routes = [Route("/v1/models", models, methods=["GET"]),
+
+    async def stats(request):
+        return JSONResponse(engine.stats())
+    routes = [Route("/v1/models", models, methods=["GET"]), Route("/stats", stats, methods=["GET"]),
               Route("/v1/chat/completions", ChatCompletions(engine, model_name).handle, methods=["POST"])]
     return RequestChecks(Starlette(routes=routes))
 

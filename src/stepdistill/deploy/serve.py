@@ -162,7 +162,8 @@ def usage_text(base_url: str, name: str, gguf_path: Path, replicas: int = 1, eng
                slots: int = 8) -> str:
     body = '{"model": "%s", "messages": [{"role": "user", "content": "YOUR QUESTION"}], "temperature": 0}' % name
     workers = f", {replicas} llama.cpp workers; GET {base_url[:-3]}/workers shows each" if replicas > 1 else ""
-    batching = f", up to {slots} concurrent requests decoded together" if engine == "batched" else ""
+    batching = (f", up to {slots} concurrent requests decoded together; GET {base_url[:-3]}/stats shows the slots "
+                "in use and the requests cancelled by clients that went away") if engine == "batched" else ""
     return (f"serving {gguf_path} (engine {engine}{workers}{batching})\n  URL:   {base_url}\n  model: {name}\n"
             f"  curl:  curl -s {base_url}/chat/completions -H 'Content-Type: application/json' -d '{body}'\n"
             f"  the answer is the label; add {{\"role\": \"system\", \"content\": \"rationale\"}} for the rationale\n"
