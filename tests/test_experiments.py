@@ -111,3 +111,47 @@ def test_sample_task_is_seeded_and_disjoint(tmp_path):
     for e in spec.exemplars:  # each exemplar, written out, parses back to its own label
         parsed = parse_generic(f"{e['rationale']} So the answer is {e['label']}.")
         assert parsed.ok and parsed.label == e["label"]
+
+
+def workers_config(tmp_path: Path, **train) -> Path:
+    """Two methods, one seed, of a tiny Llama student, a few steps each."""
+    config = tmp_path / "workers.yaml"
+    settings = {"max_steps": 2, "batch_size": 4, "eval_limit": 4, "label_max_new_tokens": 4, "max_source_len": 96,
+                "max_target_len": 32, "eval_batch_size": 50, "logging_steps": 1, "progress": False, **train}
+    config.write_text(json.dumps({"name": "workers", "tasks": ["svamp"], "methods": ["standard", "dss"],
+                                  "fractions": [0.5], "students": ["tiny-llama"], "seeds": [1], "train": settings}))
+    return config
+
+
+def test_sweep_workers_train_cells_at_once_with_the_same_results(tmp_path, data_dir, capsys):
+    """--workers 2: each cell in its own process, its output in its train.log; the results are those of the
+    one-by-one sweep (same seeds, same data)."""
+    config = workers_config(tmp_path)
+    results = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert main(["sweep", "--config", str(config), "--out", str(out), "--data-dir", str(data_dir),
+                     "--workers", str(workers)]) == 0
+        rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        results[workers] = {row["run"]: (row["valid_accuracy"], row["test_accuracy"]) for row in rows}
+    assert len(results[2]) == 2 and results[2] == results[1]
+    for run in (tmp_path / "w2" / "runs").iterdir():
+        assert "label_loss" in (run / "train.log").read_text()  # the cell's own output, not the terminal's
+    assert not list((tmp_path / "w1" / "runs").glob("*/train.log"))
+    capsys.readouterr()
+    assert main(["sweep", "--config", str(config), "--out", str(tmp_path / "w2"), "--data-dir", str(data_dir),
+                 "--workers", "2"]) == 0
+    assert capsys.readouterr().out.count("done, skipped") == 2
+
+
+def test_failed_cells_are_named_and_the_others_finish(tmp_path, data_dir, capsys):
+    config = workers_config(tmp_path, max_source_len=4)  # no room for any input: every cell fails as it starts
+    out = tmp_path / "failing"
+    assert main(["sweep", "--config", str(config), "--out", str(out), "--data-dir", str(data_dir),
+                 "--workers", "2"]) == 2
+    error = capsys.readouterr().err
+    assert "2 of 2 sweep cell(s) failed" in error and "svamp__dss-gold__tiny-llama__f0.5__s1" in error
+    assert "--max-source-len 4" in (out / "runs" / "svamp__dss-gold__tiny-llama__f0.5__s1" / "train.log").read_text()
+    with pytest.raises(DataError, match="--workers must be at least 1"):
+        from stepdistill.experiments.sweep import run_sweep
+        run_sweep(config, out, str(data_dir), workers=0)

@@ -9,7 +9,7 @@ import json
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
-    rows = run_sweep(args.config, args.out, args.data_dir)
+    rows = run_sweep(args.config, args.out, args.data_dir, args.workers)
     print(f"{len(rows)} finished runs in {args.out}/results.jsonl; next: stepdistill report {args.out}")
     return 0
 
@@ -43,6 +43,8 @@ def register(sub) -> None:
     sweep.add_argument("--config", required=True, help="a sweep YAML file (see configs/)")
     sweep.add_argument("--out", required=True, help="sweep folder: runs/, results.jsonl; finished runs are skipped")
     sweep.add_argument("--data-dir", help="the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
+    sweep.add_argument("--workers", type=int, default=1, help="cells trained at once, each in its own process "
+                       "(GPUs round-robin, else CPU threads split evenly); each cell's output goes to its train.log")
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="table, plots and an HTML page for a sweep folder")

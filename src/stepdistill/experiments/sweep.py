@@ -1,7 +1,8 @@
 """`stepdistill sweep`: the cross product of a config, each cell an ordinary `stepdistill train` run folder.
 
 Finished runs (run.json with status "done") are skipped and unfinished ones resume from their last
-checkpoint, so a sweep killed at any point is continued by running the same command again.
+checkpoint, so a sweep killed at any point is continued by running the same command again. With
+`--workers N` several cells train at once, each in its own process (experiments/workers.py).
 """
 
 from __future__ import annotations
@@ -165,9 +166,10 @@ def read_results(out: Path) -> list[dict]:
     return [row for _, row in iter_jsonl(path)]
 
 
-def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = None) -> list[dict]:
-    from ..student.train import run_train
-
+def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = None, workers: int = 1) -> list[dict]:
+    """Train every unfinished cell (resuming the started ones), one after another or `workers` at once."""
+    if workers < 1:
+        raise DataError(f"--workers must be at least 1, got {workers}")
     config = SweepConfig.load(config_path)
     out = Path(out)
     runs = planned_runs(config, out, data_dir)
@@ -175,16 +177,38 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     refuse_changed_cells(runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(Path(config_path).read_text(encoding="utf-8-sig"), encoding="utf-8")
+    cells = unfinished_cells(runs)
+    if workers > 1 and len(cells) > 1:
+        from .workers import train_in_workers
+
+        train_in_workers(cells, min(workers, len(cells)), after_each=lambda: gather_results(out))
+    else:
+        train_one_by_one(cells, out)
+    return gather_results(out)
+
+
+def unfinished_cells(runs: list[TrainSettings]) -> list[TrainSettings]:
+    """The cells still to train, each set to resume when it has checkpoints; says which are done."""
+    cells = []
     for number, settings in enumerate(runs, start=1):
         name = Path(settings.out).name
         if is_finished(settings.out):
             print(f"[{number}/{len(runs)}] {name}: done, skipped", flush=True)
             continue
         resume = (Path(settings.out) / "checkpoints").is_dir()
-        print(f"[{number}/{len(runs)}] {name}: {'resuming' if resume else 'training'}", flush=True)
-        record = run_train(dataclasses.replace(settings, resume=resume))
-        print(f"[{number}/{len(runs)}] {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
+        print(f"[{number}/{len(runs)}] {name}: {'resuming' if resume else 'to train'}", flush=True)
+        cells.append(dataclasses.replace(settings, resume=resume))
+    return cells
+
+
+def train_one_by_one(cells: list[TrainSettings], out: Path) -> None:
+    from ..student.train import run_train
+
+    for number, settings in enumerate(cells, start=1):
+        name = Path(settings.out).name
+        print(f"({number}/{len(cells)}) {name}: training", flush=True)
+        record = run_train(settings)
+        print(f"({number}/{len(cells)}) {name}: valid {record['valid_accuracy']:.2f}%, test {record['test_accuracy']}",
               flush=True)
         gather_results(out)
         gc.collect()
-    return gather_results(out)
