@@ -1,0 +1,141 @@
+"""The evidence tables of BENCHMARKS.md ("Evidence at 25% of SVAMP"), from the sweep folders that ran them.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/evidence_tables.py \
+        --arm "standard finetuning=runs/svamp-f25-budget:standard" \
+        --arm "dss, released rationales (a)=runs/svamp-f25-budget:dss" \
+        --arm "dss, chat format=runs/svamp-f25-chat:dss:standard, chat format" \
+        --arm "standard, chat format=runs/svamp-f25-chat:standard"
+
+An arm is `LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]`: the runs of that method in the sweep folder, one per
+seed. Each arm is paired with its baseline (default: the first arm) seed by seed on the same test items.
+Prints four Markdown tables: test (valid) accuracy at every evaluated checkpoint (`--test-each-eval`, analysis
+only), the validation-chosen checkpoint per seed with its paired difference, the arms over all seeds
+(paired bootstrap interval and McNemar, as `stepdistill compare`), and what checkpoint selection cost each
+arm. Runs still training are listed as such. Analysis for issue 13, not part of the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stepdistill.experiments.compare import seed_pairs
+from stepdistill.experiments.paired import compare
+from stepdistill.experiments.runs import RunScores
+from stepdistill.jsonio import iter_jsonl, read_json
+
+
+@dataclass
+class Arm:
+    label: str
+    sweep: Path
+    method: str
+    baseline: str | None  # the label of the arm it is paired with; None: the first arm
+    checkpoints: dict[int, list[dict]] = field(default_factory=dict)  # seed -> checkpoint_scores.jsonl rows
+    finished: dict[int, Path] = field(default_factory=dict)  # seed -> finished run folder
+
+    @classmethod
+    def parse(cls, text: str) -> "Arm":
+        label, _, rest = text.partition("=")
+        sweep, method, *baseline = rest.split(":", 2)
+        return cls(label, Path(sweep), method, baseline[0] if baseline else None)
+
+    def load(self) -> "Arm":
+        for folder in sorted((self.sweep / "runs").glob(f"*__{self.method}-*__s*")):
+            seed = int(folder.name.rsplit("__s", 1)[1])
+            scores = folder / "checkpoint_scores.jsonl"
+            self.checkpoints[seed] = [row for _, row in iter_jsonl(scores)] if scores.is_file() else []
+            if (folder / "run.json").is_file() and read_json(folder / "run.json").get("status") == "done":
+                self.finished[seed] = folder
+        return self
+
+
+def checkpoint_table(arms: list[Arm]) -> list[str]:
+    evaluations = max((len(rows) for arm in arms for rows in arm.checkpoints.values()), default=0)
+    lines = ["| arm | seed | " + " | ".join(f"eval {n + 1}" for n in range(evaluations)) + " |",
+             "|---|---|" + "---|" * evaluations]
+    for arm in arms:
+        for seed, rows in sorted(arm.checkpoints.items()):
+            best = read_json(arm.finished[seed] / "run.json")["best_step"] if seed in arm.finished else None
+            cells = [f"{row['test_accuracy']:.1f} ({row['valid_accuracy']:.2f}){' *' if row['step'] == best else ''}"
+                     for row in rows]
+            cells += ["(training)" if seed not in arm.finished else ""] * (evaluations - len(cells))
+            lines.append(f"| {arm.label} | {seed} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def chosen_table(arms: list[Arm], baselines: dict[str, Arm]) -> list[str]:
+    lines = ["| arm | seed | test % (valid %) | minus its baseline, same seed | 95% paired bootstrap | "
+             "discordant (arm only / baseline only) | McNemar exact p |", "|---|---|---|---|---|---|---|"]
+    for arm in arms:
+        baseline = baselines[arm.label]
+        for seed, folder in sorted(arm.finished.items()):
+            run = read_json(folder / "run.json")
+            line = f"| {arm.label} | {seed} | {run['test_accuracy']:.1f} ({run['valid_accuracy']:.2f}) |"
+            if baseline is arm or seed not in baseline.finished:
+                lines.append(line + " | | | |")
+                continue
+            pair = paired(arm, baseline, [seed])
+            lines.append(line + f" {pair.difference:+.1f} | [{pair.low:+.1f}, {pair.high:+.1f}] | "
+                                f"{pair.only_a} / {pair.only_b} | {pair.p_value:.3g} |")
+    return lines
+
+
+def pooled_table(arms: list[Arm], baselines: dict[str, Arm]) -> list[str]:
+    lines = ["| arm | baseline | seeds | arm test % | baseline test % | difference | 95% paired bootstrap | "
+             "McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+    for arm in arms:
+        baseline = baselines[arm.label]
+        seeds = sorted(set(arm.finished) & set(baseline.finished))
+        if baseline is arm or not seeds:
+            continue
+        pair = paired(arm, baseline, seeds)
+        lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {mean_test(arm, seeds):.2f} | "
+                     f"{mean_test(baseline, seeds):.2f} | {pair.difference:+.2f} | [{pair.low:+.2f}, {pair.high:+.2f}] | "
+                     f"{pair.p_value:.3g} |")
+    return lines
+
+
+def selection_table(arms: list[Arm]) -> list[str]:
+    """Test accuracy of the validation-chosen checkpoint against the best and the last one (never used to choose)."""
+    lines = ["| arm | seeds | chosen on valid | oracle (best on test) | last | selection cost |", "|---|---|---|---|---|---|"]
+    for arm in arms:
+        seeds = [seed for seed in arm.finished if arm.checkpoints.get(seed)]
+        if not seeds:
+            continue
+        chosen = mean_test(arm, seeds)
+        oracle = statistics.fmean(max(row["test_accuracy"] for row in arm.checkpoints[seed]) for seed in seeds)
+        last = statistics.fmean(arm.checkpoints[seed][-1]["test_accuracy"] for seed in seeds)
+        lines.append(f"| {arm.label} | {len(seeds)} | {chosen:.2f} | {oracle:.2f} | {last:.2f} | {oracle - chosen:.2f} |")
+    return lines
+
+
+def paired(arm: Arm, baseline: Arm, seeds: list[int]):
+    runs_a = [RunScores.load(arm.finished[seed]) for seed in seeds]
+    runs_b = [RunScores.load(baseline.finished[seed]) for seed in seeds]
+    return compare(arm.label, baseline.label, seed_pairs(runs_a, runs_b))
+
+
+def mean_test(arm: Arm, seeds: list[int]) -> float:
+    return statistics.fmean(read_json(arm.finished[seed] / "run.json")["test_accuracy"] for seed in seeds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--arm", action="append", required=True, help="LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]")
+    arms = [Arm.parse(text).load() for text in parser.parse_args().arm]
+    by_label = {arm.label: arm for arm in arms}
+    baselines = {arm.label: by_label[arm.baseline] if arm.baseline else arms[0] for arm in arms}
+    for title, table in (("Test % at each evaluated checkpoint (valid % in brackets, * = chosen on validation)",
+                          checkpoint_table(arms)),
+                         ("Chosen on validation, per seed, paired with its baseline", chosen_table(arms, baselines)),
+                         ("Over all finished seeds (paired bootstrap over items and seeds, McNemar on pooled discordant "
+                          "items)", pooled_table(arms, baselines)),
+                         ("What choosing on validation cost (analysis only)", selection_table(arms))):
+        print(f"{title}:\n\n" + "\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()
