@@ -34,7 +34,7 @@ def extracted(tmp_path_factory):
         index = sorted(gold).index(question)
         if "\nHint:" in query:
             label = right + (1 if index % 10 == 0 else 0)
-            return f" Hinted reasoning. So the answer is {label}."
+            return f" Hinted reasoning: {right} + 0 = {label}. So the answer is {label}."  # --hint-check: right sums stay
         i = next(counter)
         label = right + (1 if index % 5 == 0 or i % 4 == 0 else 0)
         return f" Sample reasoning {i}. So the answer is {label}."

@@ -71,9 +71,10 @@ def cmd_eval_endpoint(args) -> int:
 
     from ..student.infer import score_predictions
     from ..tasks import get_task
+    from ..tasks.spec import task_from_args
     if not args.task:
         raise DataError("--endpoint needs --task (there is no run folder to read it from)")
-    task = get_task(args.task, args.data_dir)
+    task = get_task(task_from_args(args), args.data_dir)  # with its options, as `eval --model RUN` reads them
     out = check_writable_file(args.out or f"predictions_endpoint_{task.name}_{args.split}.jsonl")
     examples = task.protocol_split(args.split, with_teacher=False)[: args.limit or None]
     client = make_client(args.endpoint)

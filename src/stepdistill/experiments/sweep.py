@@ -20,6 +20,7 @@ from ..errors import DataError
 from ..jsonio import iter_jsonl, write_jsonl
 from ..student.runfile import load_run
 from ..student.settings import TrainSettings
+from ..tasks.base import pool_shares
 from ..tasks.spec import TaskSpec
 
 RESULTS_FILE = "results.jsonl"
@@ -84,7 +85,10 @@ def numbers(values: list, kind: type, where: str) -> list:
 
 def run_name(task: str, method: str, labels: str, student: str, fraction: float, seed: int) -> str:
     tag = re.sub(r"[^A-Za-z0-9.]+", "-", Path(student).name if "/" in student and Path(student).exists() else student)
-    task_tag = re.sub(r"[^A-Za-z0-9.]+", "-", TaskSpec.parse(task).source)
+    spec = TaskSpec.parse(task)
+    task_tag = re.sub(r"[^A-Za-z0-9.]+", "-", spec.source)
+    if spec.valid_fraction is not None:  # another protocol: its own runs, beside the default's in one sweep
+        task_tag += f"-valid{spec.valid_fraction:g}"
     return f"{task_tag}__{method}-{labels}__{tag.strip('-')}__f{fraction:g}__s{seed}"
 
 
@@ -149,7 +153,17 @@ def result_row(run_dir: Path) -> dict:
             "best_step", "steps", "valid_accuracy", "test_accuracy", "train_seconds", "train_tokens_per_second",
             "rationale_skipped")
     test_items = (run.get("sizes") or {}).get("test")
-    return {"run": run_dir.name, **{key: run.get(key) for key in keys}, "test_items": test_items}
+    return {"run": run_dir.name, **{key: run.get(key) for key in keys}, "task": task_label(run),
+            "test_items": test_items}
+
+
+def task_label(run: dict) -> str:
+    """The task's name, and the validation share when the run's spec sets one: the report groups and pairs
+    runs by this, so runs that chose their checkpoints on other validation sets are never one arm."""
+    spec = TaskSpec.parse((run.get("settings") or {}).get("task") or run.get("task") or "?")
+    if spec.valid_fraction is None:
+        return run.get("task")
+    return f"{run.get('task')} (valid {pool_shares(spec.valid_fraction)['valid']})"
 
 
 def gather_results(out: Path) -> list[dict]:

@@ -1,7 +1,8 @@
 """The benchmarks (one module each) and users' own data (files or Hugging Face datasets), by spec.
 
 See tasks/spec.py for what a spec is: `svamp`, `PATH[:SCORER]`, `jsonl:PATH[:SCORER]` or
-`hf:NAME[:CONFIG][:SCORER]`, optionally with --input-template, --label-column and --id-column.
+`hf:NAME[:CONFIG][:SCORER]`, optionally with --input-template, --label-column and --id-column (own data)
+and --valid-fraction (any task).
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def get_task(spec: "str | TaskSpec", data_dir: str | Path | None = None) -> Task
     spec = TaskSpec.parse(spec)
     source = spec.source
     if source in BENCHMARKS:
-        if spec.has_options:
+        if spec.has_row_options:
             raise DataError(f"--input-template, --label-column and --id-column are for your own data, not {source}")
-        return BENCHMARKS[source](resolve_data_dir(data_dir))
+        return BENCHMARKS[source](resolve_data_dir(data_dir), spec.valid_fraction)
     if source.startswith("hf:"):
         from .hf import HFTask
         return HFTask(spec)

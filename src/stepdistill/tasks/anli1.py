@@ -7,4 +7,4 @@ class ANLI1(NLITask):
     name = "anli1"
     parser = "so_the_answer_is"
     id_field = "uid"
-    protocol = NLI_PROTOCOL.format(name="ANLI R1")
+    protocol_template = NLI_PROTOCOL.replace("{name}", "ANLI R1")

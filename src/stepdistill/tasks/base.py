@@ -5,6 +5,7 @@ Two kinds of split names are used:
 - protocol splits, what training and evaluation use (`train`, `valid`, `test`). CQA and SVAMP hold out
   10% of the release train split for validation (the paper's rule). ANLI and e-SNLI have no train inputs
   here, so their pool is the release validation split (90% train, 10% validation) and test is test.
+  A task spec's `valid_fraction` holds out another share of the same pool (same seed, test unchanged).
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ class Task:
     scorer: str = "exact"  # key of scoring.SCORERS
     release_splits: tuple[str, ...] = ()
     pool_split: str = "train"  # release split that protocol train + valid are drawn from
-    protocol: str = ""  # one line saying which data the numbers come from
+    protocol_template: str = ""  # the protocol line, with {train} and {valid}: the pool's shares, e.g. 90%
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, valid_fraction: float | None = None):
         self.data_dir = Path(data_dir)
+        self.valid_fraction = VALID_FRACTION if valid_fraction is None else valid_fraction
+        # one line saying which data the numbers come from
+        self.protocol = self.protocol_template.format(**pool_shares(self.valid_fraction))
 
     # -- to implement per task ------------------------------------------------------------------
     def read_split(self, split: str) -> list[Example]:
@@ -131,8 +135,15 @@ class Task:
         if split == "test":
             return self.load("test", with_teacher)
         pool = self.load(self.pool_split, with_teacher)
-        train, valid = hold_out(pool, VALID_FRACTION, SPLIT_SEED)
+        train, valid = hold_out(pool, self.valid_fraction, SPLIT_SEED)
         return train if split == "train" else valid
+
+
+def pool_shares(valid_fraction: float) -> dict[str, str]:
+    """The pool's train and valid shares as the protocol line states them: {"train": "90%", "valid": "10%"}."""
+    def percent(share: float) -> str:
+        return f"{round(share * 100, 2):g}%"
+    return {"train": percent(1 - valid_fraction), "valid": percent(valid_fraction)}
 
 
 def hold_out(examples: list, fraction: float, seed: int) -> tuple[list, list]:

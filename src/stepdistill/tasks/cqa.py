@@ -19,7 +19,8 @@ class CQA(Task):
     scorer = "exact"
     release_splits = ("train", "test")
     pool_split = "train"
-    protocol = "CQA: train = 90% of the release train split, valid = the other 10% (seed 0), test = release test"
+    protocol_template = ("CQA: train = {train} of the release train split, valid = the other {valid} (seed 0), "
+                         "test = release test")
 
     def read_split(self, split: str) -> list[Example]:
         path = self.input_path(split)

@@ -6,4 +6,4 @@ from .nli import NLI_PROTOCOL, NLITask
 class ESNLI(NLITask):
     name = "esnli"
     parser = "answer_line"
-    protocol = NLI_PROTOCOL.format(name="e-SNLI")
+    protocol_template = NLI_PROTOCOL.replace("{name}", "e-SNLI")

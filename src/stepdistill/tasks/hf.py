@@ -3,7 +3,8 @@
 NAME is a hub dataset (read from the local cache when offline), a local folder of data files (the
 `datasets` library infers the format and the splits from the file names) or one local data file
 (.jsonl, .csv, .tsv, .parquet; used as train). The dataset's own splits are used: `train`, `validation`
-(or `valid`, `dev`) and `test`; with no validation split, 10% of train is held out (seed 0). A label
+(or `valid`, `dev`) and `test`; with no validation split, 10% of train is held out (seed 0), or the
+spec's `valid_fraction`. A label
 column of type ClassLabel gives its class names as labels.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..scoring import SCORERS
-from .rows import VALID_NAMES, RowTask, describe_splits
+from .rows import VALID_NAMES, RowTask
 from .spec import TaskSpec
 from .tables import table_format
 
@@ -62,8 +63,7 @@ class HFTask(RowTask):
         self.dataset_name, self.config = name, config
         self.splits = load(name, config)
         self.name = f"hf:{name}" + (f":{config}" if config else "")
-        self.release_splits = tuple(self.splits)
-        self.protocol = describe_splits(self.name, self.splits)
+        self.use_splits(self.splits, self.name)
 
     def input_path(self, split: str) -> Path:
         files = [f["filename"] for f in self.splits[split].cache_files] if split in self.splits else []

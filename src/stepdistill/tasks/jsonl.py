@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .base import PROTOCOL_SPLITS
-from .rows import VALID_NAMES, RowTask, describe_splits
+from .rows import VALID_NAMES, RowTask
 from .spec import TaskSpec
 from .tables import FORMATS, columns_of, read_rows
 
@@ -44,8 +44,7 @@ class JsonlTask(RowTask):
             raise DataError(f"{path}: expected a train file (train.jsonl, .csv, .tsv or .parquet; "
                             "optionally valid and test files beside it)")
         self.name = name or f"jsonl:{path}"
-        self.release_splits = tuple(self.files)
-        self.protocol = describe_splits(str(path), self.files)
+        self.use_splits(self.files, str(path))
 
     def input_path(self, split: str) -> Path:
         return self.files[split]

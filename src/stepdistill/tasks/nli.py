@@ -7,8 +7,8 @@ from ..jsonio import iter_jsonl, require
 from ..parsing import NLI_LABELS
 from .base import EOS_MARKER, Example, Task
 
-NLI_PROTOCOL = ("{name}: the release has no train inputs here, so train = 90% of the release validation "
-                "split, valid = the other 10% (seed 0), test = release test")
+NLI_PROTOCOL = ("{name}: the release has no train inputs here, so train = {train} of the release validation "
+                "split, valid = the other {valid} (seed 0), test = release test")
 
 
 def format_input(premise: str, hypothesis: str) -> str:

@@ -4,7 +4,8 @@ examples through a RowFormat, teacher output may sit on the rows, and the splits
 A row may carry teacher output: a raw `completion` (parsed with the generic parser, `... So the answer
 is <label>.`), or a ready `rationale` with `teacher_label` (else the gold label) as the teacher's answer.
 Splits: the data's own train / valid / test when it has them; with no valid split, 10% of train is held
-out (seed 0), the project's protocol rule.
+out (seed 0), the project's protocol rule, or the share the spec's `valid_fraction` asks for (refused for
+data with a valid split of its own, which would otherwise be silently ignored).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Iterator
 from ..errors import DataError
 from ..parsing import Parsed
 from ..scoring import SCORERS
-from .base import SPLIT_SEED, VALID_FRACTION, Example, Task, hold_out
+from .base import SPLIT_SEED, Example, Task, hold_out, pool_shares
 from .spec import RowFormat, TaskSpec
 
 VALID_NAMES = ("valid", "validation", "dev")  # what datasets call the validation split
@@ -31,9 +32,21 @@ class RowTask(Task):
     pool_split = "train"
 
     def __init__(self, spec: TaskSpec, scorer: str, data_dir):
-        super().__init__(data_dir)
+        super().__init__(data_dir, spec.valid_fraction)
         self.scorer = check_scorer(scorer)
         self.format = RowFormat(spec)
+        self.asked_valid_fraction = spec.valid_fraction  # None unless the spec sets one
+
+    def use_splits(self, splits, name: str) -> None:
+        """The data's release splits, and the protocol line that says how train and valid come from them."""
+        if "valid" in splits and self.asked_valid_fraction is not None:
+            raise DataError(f"{name}: --valid-fraction {self.asked_valid_fraction:g} asks to hold out part of train, "
+                            "but the data has a valid split of its own, which is used as it is; drop "
+                            "--valid-fraction (valid_fraction) or the valid split")
+        self.release_splits = tuple(splits)
+        self.protocol = f"{name}: own data; valid = " + (
+            "its valid split" if "valid" in splits
+            else "{valid} of train held out (seed 0)".format(**pool_shares(self.valid_fraction)))
 
     # -- to implement: (where, row) pairs of a release split, and its columns when known -------------
     def rows(self, split: str):
@@ -85,12 +98,8 @@ class RowTask(Task):
         if split in ("train", "valid") and "valid" in self.release_splits:
             return self.load(split, with_teacher)
         if split in ("train", "valid"):
-            train, valid = hold_out(self.load("train", with_teacher), VALID_FRACTION, SPLIT_SEED)
+            train, valid = hold_out(self.load("train", with_teacher), self.valid_fraction, SPLIT_SEED)
             return train if split == "train" else valid
         if split == "test" and "test" not in self.release_splits:
             raise DataError(f"{self.name}: no test split")
         return super().protocol_split(split, with_teacher)
-
-
-def describe_splits(name: str, splits) -> str:
-    return f"{name}: own data; valid = " + ("its valid split" if "valid" in splits else "10% of train held out (seed 0)")

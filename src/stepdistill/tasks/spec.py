@@ -1,11 +1,13 @@
 """What `--task` names, with the options that say how to read a user's rows, as one string.
 
 A task spec is a benchmark name (`svamp`), a file or folder (`PATH[:SCORER]`, `jsonl:PATH[:SCORER]`) or a
-Hugging Face dataset (`hf:NAME[:CONFIG][:SCORER]`), plus three optional ways of reading its rows:
-`--input-template` (sandboxed Jinja over a row's columns), `--label-column` and `--id-column`. With any of
-those set, the spec is written as a JSON object, e.g. `{"source": "nli.csv", "label_column": "gold"}`, so
-that the one `task` string every settings dataclass, run.json and manifest already carry also says how
-the rows were read, and `eval` on a run folder reads them the same way.
+Hugging Face dataset (`hf:NAME[:CONFIG][:SCORER]`), plus three optional ways of reading a user's rows:
+`--input-template` (sandboxed Jinja over a row's columns), `--label-column` and `--id-column`, and one
+option for any task: `--valid-fraction`, the share of the training pool held out for validation (default
+0.1, the paper's rule; a larger share makes checkpoint selection less noisy). With any of those set, the
+spec is written as a JSON object, e.g. `{"source": "svamp", "valid_fraction": 0.2}`, so that the one `task`
+string every settings dataclass, run.json and manifest already carry also says how the rows were read and
+split, and `eval` on a run folder reads and splits them the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from ..errors import DataError
+from .base import VALID_FRACTION
 
+ROW_OPTIONS = ("input_template", "label_column", "id_column")
 _ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
 
 
@@ -29,10 +33,26 @@ class TaskSpec:
     input_template: str | None = None  # Jinja over a row's columns; default: the `input` column
     label_column: str | None = None  # default: `label` (optional: rows without one are unlabeled)
     id_column: str | None = None  # default: `id`, else SPLIT-ROWNUMBER
+    valid_fraction: float | None = None  # share of the training pool held out for validation; None: 0.1
+
+    def __post_init__(self):
+        fraction = self.valid_fraction
+        if fraction is None:
+            return
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+            raise DataError(f"valid_fraction (--valid-fraction) must be a number between 0 and 1 (exclusive), "
+                            f"got {fraction!r}")
+        # the default written out is the default: one protocol, one spec string (run names, compare's arms)
+        object.__setattr__(self, "valid_fraction", None if fraction == VALID_FRACTION else float(fraction))
 
     @property
     def has_options(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self) if f.name != "source")
+
+    @property
+    def has_row_options(self) -> bool:
+        """Options that say how to read a user's rows (a benchmark's loader reads its own files)."""
+        return any(getattr(self, name) for name in ROW_OPTIONS)
 
     def __str__(self) -> str:
         if not self.has_options:
@@ -54,7 +74,7 @@ class TaskSpec:
             if unknown or not isinstance(text.get("source"), str):
                 extra = f"; unknown: {', '.join(sorted(unknown))}" if unknown else ""
                 raise DataError(f"task spec {text}: expected a 'source' string and optionally input_template, "
-                                f"label_column, id_column{extra}")
+                                f"label_column, id_column, valid_fraction{extra}")
             return cls(**text)
         if not isinstance(text, str) or not text:
             raise DataError(f"task spec should be a non-empty string, got {text!r}")
@@ -62,32 +82,35 @@ class TaskSpec:
 
 
 def with_options(spec: str, input_template: str | None = None, label_column: str | None = None,
-                 id_column: str | None = None) -> str:
+                 id_column: str | None = None, valid_fraction: float | None = None) -> str:
     """The spec string with the given options added (options already in it are kept unless overridden)."""
     base = TaskSpec.parse(spec)
     return str(TaskSpec(base.source, input_template or base.input_template, label_column or base.label_column,
-                        id_column or base.id_column))
+                        id_column or base.id_column,
+                        valid_fraction if valid_fraction is not None else base.valid_fraction))
 
 
 def add_task_options(parser: argparse.ArgumentParser) -> None:
-    """--input-template, --label-column, --id-column for a command that takes --task."""
+    """--input-template, --label-column, --id-column and --valid-fraction for a command that takes --task."""
     parser.add_argument("--input-template", help="file and hf: tasks: the student's input as Jinja over a row's "
                         "columns, e.g. \"Premise: {{ premise }}\\nHypothesis: {{ hypothesis }}\" (\\n, \\t: newline, tab; "
                         "default: column 'input')")
     parser.add_argument("--label-column", help="file and hf: tasks: the gold label's column (default: 'label')")
     parser.add_argument("--id-column", help="file and hf: tasks: the row id's column (default: 'id', else row numbers)")
+    parser.add_argument("--valid-fraction", type=float, help="share of the training pool held out for validation "
+                        "(seed 0), which chooses the checkpoint (default: 0.1; not for data with its own valid split)")
 
 
 def task_from_args(args: argparse.Namespace, task: str | None = None) -> str | None:
-    """args.task (or `task`) with the three options folded in."""
+    """args.task (or `task`) with the four options folded in."""
     task = task if task is not None else args.task
     template = args.input_template
     if template is not None:  # a shell does not turn "\n" into a newline; the template means one
         template = template.replace("\\n", "\n").replace("\\t", "\t")
-    options = (template, args.label_column, args.id_column)
+    options = (template, args.label_column, args.id_column, args.valid_fraction)
     if task is None:
-        if any(options):
-            raise DataError("--input-template, --label-column and --id-column need --task")
+        if any(option is not None for option in options):
+            raise DataError("--input-template, --label-column, --id-column and --valid-fraction need --task")
         return None
     return with_options(task, *options)
 

@@ -12,7 +12,8 @@ class SVAMP(Task):
     scorer = "equation"
     release_splits = ("train", "test")
     pool_split = "train"
-    protocol = "SVAMP: train = 90% of the release train split, valid = the other 10% (seed 0), test = release test"
+    protocol_template = ("SVAMP: train = {train} of the release train split, valid = the other {valid} (seed 0), "
+                         "test = release test")
 
     def read_split(self, split: str) -> list[Example]:
         path = self.input_path(split)
