@@ -11,7 +11,7 @@ seed. Each arm is paired with its baseline (default: the first arm) seed by seed
 Prints four Markdown tables: test (valid) accuracy at every evaluated checkpoint (`--test-each-eval`, analysis
 only), the validation-chosen checkpoint per seed with its paired difference, the arms over all seeds
 (paired bootstrap interval and McNemar, as `stepdistill compare`), and what checkpoint selection cost each
-arm. Runs still training are listed as such. Analysis for issue 13, not part of the package.
+arm; `--plot FILE` draws the pooled differences. Runs still training are listed as such. Analysis for issue 13, not part of the package.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from stepdistill.experiments.compare import seed_pairs
 from stepdistill.experiments.paired import compare
+from stepdistill.experiments.plots import differences_plot
 from stepdistill.experiments.runs import RunScores
 from stepdistill.jsonio import iter_jsonl, read_json
 
@@ -83,15 +84,21 @@ def chosen_table(arms: list[Arm], baselines: dict[str, Arm]) -> list[str]:
     return lines
 
 
-def pooled_table(arms: list[Arm], baselines: dict[str, Arm]) -> list[str]:
-    lines = ["| arm | baseline | seeds | arm test % | baseline test % | difference | 95% paired bootstrap | "
-             "McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+def pooled_pairs(arms: list[Arm], baselines: dict[str, Arm]) -> list[tuple[Arm, Arm, list[int], object]]:
+    """(arm, baseline, common finished seeds, paired comparison) for every arm that has a baseline to pair with."""
+    pooled = []
     for arm in arms:
         baseline = baselines[arm.label]
         seeds = sorted(set(arm.finished) & set(baseline.finished))
-        if baseline is arm or not seeds:
-            continue
-        pair = paired(arm, baseline, seeds)
+        if baseline is not arm and seeds:
+            pooled.append((arm, baseline, seeds, paired(arm, baseline, seeds)))
+    return pooled
+
+
+def pooled_table(pooled: list) -> list[str]:
+    lines = ["| arm | baseline | seeds | arm test % | baseline test % | difference | 95% paired bootstrap | "
+             "McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+    for arm, baseline, seeds, pair in pooled:
         lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {mean_test(arm, seeds):.2f} | "
                      f"{mean_test(baseline, seeds):.2f} | {pair.difference:+.2f} | [{pair.low:+.2f}, {pair.high:+.2f}] | "
                      f"{pair.p_value:.3g} |")
@@ -125,16 +132,23 @@ def mean_test(arm: Arm, seeds: list[int]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--arm", action="append", required=True, help="LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]")
-    arms = [Arm.parse(text).load() for text in parser.parse_args().arm]
+    parser.add_argument("--plot", help="also draw each arm's pooled difference from its baseline into this PNG")
+    parser.add_argument("--title", default="SVAMP 25%, SmolLM2-135M: arm minus its baseline")
+    options = parser.parse_args()
+    arms = [Arm.parse(text).load() for text in options.arm]
     by_label = {arm.label: arm for arm in arms}
     baselines = {arm.label: by_label[arm.baseline] if arm.baseline else arms[0] for arm in arms}
+    pooled = pooled_pairs(arms, baselines)
     for title, table in (("Test % at each evaluated checkpoint (valid % in brackets, * = chosen on validation)",
                           checkpoint_table(arms)),
                          ("Chosen on validation, per seed, paired with its baseline", chosen_table(arms, baselines)),
                          ("Over all finished seeds (paired bootstrap over items and seeds, McNemar on pooled discordant "
-                          "items)", pooled_table(arms, baselines)),
+                          "items)", pooled_table(pooled)),
                          ("What choosing on validation cost (analysis only)", selection_table(arms))):
         print(f"{title}:\n\n" + "\n".join(table) + "\n")
+    if options.plot:
+        pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]
+        print(f"plot: {differences_plot(pairs, options.title, Path(options.plot))}")
 
 
 if __name__ == "__main__":

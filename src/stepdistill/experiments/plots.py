@@ -22,7 +22,7 @@ def file_tag(*parts: str) -> str:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")  # long axis labels and titles stay inside the image
     _pyplot().close(fig)
     return path
 
