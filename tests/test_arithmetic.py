@@ -2,7 +2,7 @@
 
 import pytest
 
-from stepdistill.arithmetic import arithmetic_slips, check_arithmetic
+from stepdistill.arithmetic import arithmetic_slips, check_arithmetic, numbers_in
 
 
 @pytest.mark.parametrize("text", [
@@ -46,3 +46,11 @@ def test_text_with_no_sum_has_no_statements(text):
 def test_every_statement_is_checked():
     check = check_arithmetic("31 * 6 = 186 pencils. 186 / 19 = 9 rows. 9 + 1 = 10.")
     assert check.statements == 3 and check.slips == ("186 / 19 = 9",)
+
+
+def test_statements_must_compute_with_the_questions_numbers():
+    question = "Zachary did 58 push-ups and 46 crunches. How many more push-ups than crunches did he do?"
+    assert check_arithmetic("He did 58 - 46 = 12 more.").uses_numbers_of(question)
+    assert not check_arithmetic("The book has 31 * 61 = 1891 pages.").uses_numbers_of(question)  # a copied exemplar
+    assert not check_arithmetic("No sums here.").uses_numbers_of(question)
+    assert numbers_in("It costs $1,200.50, or 3 payments of 400.") == {1200.5, 3.0, 400.0}

@@ -152,7 +152,7 @@ def test_the_cost_and_token_caps_bound_the_hinted_pass_too(tmp_path, own_task, c
 
 def sloppy_hints(prompt):
     """Wrong for every input but q0; given a hint, q1-q3 add it up right, q4-q6 reach the hint through a wrong
-    sum, q7-q9 only restate it."""
+    sum, q7-q8 only restate it, q9 copies a right sum about something else (a prompt exemplar's)."""
     query = prompt.rsplit("\n\n", 1)[-1]
     i = int(query.rsplit("What is ", 1)[1].split(" ")[0])
     if not query.startswith("Hint:"):
@@ -161,7 +161,9 @@ def sloppy_hints(prompt):
         return f" {i} + {i} = {2 * i}. So the answer is {2 * i}."
     if i <= 6:
         return f" {i} + {i} = {2 * i + 3}. So the answer is {2 * i}."
-    return f" The answer must be {2 * i}. So the answer is {2 * i}."
+    if i <= 8:
+        return f" The answer must be {2 * i}. So the answer is {2 * i}."
+    return f" The book has 31 * 61 = 1891 pages. So the answer is {2 * i}."
 
 
 @pytest.mark.parametrize("check, kept", [("auto", 3), ("arithmetic", 3), ("none", 9)])
@@ -172,8 +174,10 @@ def test_hinted_rationales_of_a_numeric_task_must_get_their_own_sums_right(tmp_p
     hinted = {r["id"]: r for r in rows(tmp_path) if r.get("hinted")}
     if check != "none":
         assert manifest["dropped"][f"hinted: {ARITHMETIC}"] == 6
-        assert hinted["q4"]["arithmetic"] == {"statements": 1, "slips": ["4 + 4 = 11"]}
-        assert hinted["q8"]["arithmetic"] == {"statements": 0, "slips": []} and not hinted["q8"]["kept"]
+        assert hinted["q4"]["arithmetic"] == {"statements": 1, "slips": ["4 + 4 = 11"], "uses_question": True}
+        assert hinted["q8"]["arithmetic"] == {"statements": 0, "slips": [], "uses_question": False}
+        assert hinted["q9"]["arithmetic"] == {"statements": 1, "slips": [], "uses_question": False}
+        assert not hinted["q8"]["kept"] and not hinted["q9"]["kept"]
         assert hinted["q2"]["kept"] and hinted["q2"]["arithmetic"]["slips"] == []
     else:
         assert all("arithmetic" not in r for r in hinted.values())

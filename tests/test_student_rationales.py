@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 
 import pytest
 
@@ -34,7 +35,8 @@ def extracted(tmp_path_factory):
         index = sorted(gold).index(question)
         if "\nHint:" in query:
             label = right + (1 if index % 10 == 0 else 0)
-            return f" Hinted reasoning: {right} + 0 = {label}. So the answer is {label}."  # --hint-check: right sums stay
+            first = re.search(r"\d+", question).group()  # --hint-check: right sums with the question's numbers stay
+            return f" Hinted reasoning: {first} - {first} + {right} = {right}. So the answer is {label}."
         i = next(counter)
         label = right + (1 if index % 5 == 0 or i % 4 == 0 else 0)
         return f" Sample reasoning {i}. So the answer is {label}."

@@ -2,7 +2,8 @@
 
 A hinted rationale (extract --rationalize) is kept when it ends on the gold answer, which the hint gave
 away: a weak teacher often gets there through wrong arithmetic ("7 * 36 = 210. The answer is (7 * 30)").
-Checking the rationale's own statements is a self-consistency filter that needs no second request.
+Checking the rationale's own statements is a self-consistency filter that needs no second request; so is
+checking that they compute with the question's own numbers (`uses_numbers_of`).
 
 Pure text work, no eval: each left side is computed by scoring.evaluate_arithmetic (+ - * / and
 parentheses only). A statement counts when its left side holds at least one operator between numbers;
@@ -29,11 +30,22 @@ OPERATOR_BETWEEN_NUMBERS = re.compile(r"\d[\s)]*[-+*/][\s(]*-?\d")
 class ArithmeticCheck:
     statements: int  # `a op b = c` statements found
     slips: tuple[str, ...]  # those whose left side does not come to c, as `a op b = c`
+    operands: frozenset[float] = frozenset()  # the numbers the statements' left sides compute with
 
     @property
     def consistent(self) -> bool:
         """Computes something, and all of it right: what a hinted rationale for a numeric task must do."""
         return self.statements > 0 and not self.slips
+
+    def uses_numbers_of(self, question: str) -> bool:
+        """Some statement computes with a number the question holds: right sums about another problem (a
+        copied prompt exemplar, say) use none."""
+        return bool(self.operands & numbers_in(question))
+
+
+def numbers_in(text: str) -> frozenset[float]:
+    """Every number written in `text` (`1,000` is 1000)."""
+    return frozenset(float(_plain_numbers(number)) for number in re.findall(r"\d[\d,]*(?:\.\d+)?(?<!,)", text or ""))
 
 
 def arithmetic_slips(text: str) -> list[str]:
@@ -43,7 +55,7 @@ def arithmetic_slips(text: str) -> list[str]:
 
 def check_arithmetic(text: str) -> ArithmeticCheck:
     """Every `a op b = c` statement of `text`, checked."""
-    statements, slips = 0, []
+    statements, slips, operands = 0, [], set()
     for match in STATEMENT.finditer(TIMES.sub(" * ", text or "")):
         left = re.split(r"[.,]\s", match["left"])[-1]  # `costs 5. 3 + 4 = 7`: the last sentence's part
         left = _balanced(left.replace("$", "").strip(" ,."))
@@ -54,9 +66,10 @@ def check_arithmetic(text: str) -> ArithmeticCheck:
         except (EvalError, ZeroDivisionError, OverflowError):
             continue  # not an expression after all (e.g. `2,3 - 4`): not a statement this checks
         statements += 1
+        operands |= numbers_in(left)
         if not _same(value, match["right"]):
             slips.append(f"{left} = {match['right']}")
-    return ArithmeticCheck(statements, tuple(slips))
+    return ArithmeticCheck(statements, tuple(slips), frozenset(operands))
 
 
 def _plain_numbers(expression: str) -> str:
