@@ -48,11 +48,6 @@ def numbers_in(text: str) -> frozenset[float]:
     return frozenset(float(_plain_numbers(number)) for number in re.findall(r"\d[\d,]*(?:\.\d+)?(?<!,)", text or ""))
 
 
-def arithmetic_slips(text: str) -> list[str]:
-    """Each `left = right` statement of `text` whose left side does not come to `right`, as written."""
-    return list(check_arithmetic(text).slips)
-
-
 def check_arithmetic(text: str) -> ArithmeticCheck:
     """Every `a op b = c` statement of `text`, checked."""
     statements, slips, operands = 0, [], set()

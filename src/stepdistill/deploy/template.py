@@ -40,7 +40,8 @@ _CHOOSE_TASK = (
 
 
 def _join_expression(prompts: PromptFormat) -> str:
-    """NLI's premise/hypothesis marker becomes the format's separator (prompts.PromptFormat.join)."""
+    """NLI's premise/hypothesis marker in the user text becomes the format's separator, as
+    prompts.PromptFormat.user_text (and features.Encoder, for EOS) do it in training."""
     separator = "eos_token" if prompts.separator is None else jinja_string(prompts.separator)
     return "{%- set text = state.user | replace('" + EOS_MARKER + "', " + separator + ") -%}\n"
 
