@@ -35,7 +35,7 @@ class Arm:
     method: str
     baseline: str | None  # the label of the arm it is paired with; None: the first arm
     checkpoints: dict[int, list[dict]] = field(default_factory=dict)  # seed -> checkpoint_scores.jsonl rows
-    finished: dict[int, Path] = field(default_factory=dict)  # seed -> finished run folder
+    finished: dict[int, RunScores] = field(default_factory=dict)  # seed -> finished run (run.json, test items), read once
 
     @classmethod
     def parse(cls, text: str) -> "Arm":
@@ -49,7 +49,7 @@ class Arm:
             scores = folder / "checkpoint_scores.jsonl"
             self.checkpoints[seed] = [row for _, row in iter_jsonl(scores)] if scores.is_file() else []
             if (folder / "run.json").is_file() and read_json(folder / "run.json").get("status") == "done":
-                self.finished[seed] = folder
+                self.finished[seed] = RunScores.load(folder)
         return self
 
 
@@ -59,7 +59,7 @@ def checkpoint_table(arms: list[Arm]) -> list[str]:
              "|---|---|" + "---|" * evaluations]
     for arm in arms:
         for seed, rows in sorted(arm.checkpoints.items()):
-            best = read_json(arm.finished[seed] / "run.json")["best_step"] if seed in arm.finished else None
+            best = arm.finished[seed].record["best_step"] if seed in arm.finished else None
             cells = [f"{row['test_accuracy']:.1f} ({row['valid_accuracy']:.2f}){' *' if row['step'] == best else ''}"
                      for row in rows]
             cells += ["(training)" if seed not in arm.finished else ""] * (evaluations - len(cells))
@@ -72,8 +72,8 @@ def chosen_table(arms: list[Arm], baselines: dict[str, Arm]) -> list[str]:
              "discordant (arm only / baseline only) | McNemar exact p |", "|---|---|---|---|---|---|---|"]
     for arm in arms:
         baseline = baselines[arm.label]
-        for seed, folder in sorted(arm.finished.items()):
-            run = read_json(folder / "run.json")
+        for seed, finished in sorted(arm.finished.items()):
+            run = finished.record
             line = f"| {arm.label} | {seed} | {run['test_accuracy']:.1f} ({run['valid_accuracy']:.2f}) |"
             if baseline is arm or seed not in baseline.finished:
                 lines.append(line + " | | | |")
@@ -120,13 +120,12 @@ def selection_table(arms: list[Arm]) -> list[str]:
 
 
 def paired(arm: Arm, baseline: Arm, seeds: list[int]):
-    runs_a = [RunScores.load(arm.finished[seed]) for seed in seeds]
-    runs_b = [RunScores.load(baseline.finished[seed]) for seed in seeds]
-    return compare(arm.label, baseline.label, seed_pairs(runs_a, runs_b))
+    return compare(arm.label, baseline.label, seed_pairs([arm.finished[seed] for seed in seeds],
+                                                          [baseline.finished[seed] for seed in seeds]))
 
 
 def mean_test(arm: Arm, seeds: list[int]) -> float:
-    return statistics.fmean(read_json(arm.finished[seed] / "run.json")["test_accuracy"] for seed in seeds)
+    return statistics.fmean(arm.finished[seed].record["test_accuracy"] for seed in seeds)
 
 
 def main() -> None:
