@@ -155,3 +155,47 @@ def test_failed_cells_are_named_and_the_others_finish(tmp_path, data_dir, capsys
     with pytest.raises(DataError, match="--workers must be at least 1"):
         from stepdistill.experiments.sweep import run_sweep
         run_sweep(config, out, str(data_dir), workers=0)
+
+
+def test_cells_do_not_outlive_a_sweep_killed_outright(tmp_path, data_dir):
+    """kill -9 of `sweep --workers` (nothing can clean up): its cell processes exit too, so a rerun never trains
+    a cell beside an orphan still writing into the same run folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = workers_config(tmp_path, max_steps=2000)  # far longer than the test waits
+    out = tmp_path / "killed"
+    sweep = subprocess.Popen([sys.executable, "-m", "stepdistill.cli", "sweep", "--config", str(config), "--out",
+                              str(out), "--data-dir", str(data_dir), "--workers", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cells() -> list[int]:
+        children = []
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if entry.name.isdigit() and int(stat.rsplit(")", 1)[1].split()[1]) == sweep.pid \
+                    and "spawn_main" in (entry / "cmdline").read_text():
+                children.append(int(entry.name))
+        return children
+
+    try:
+        deadline = time.monotonic() + 120
+        while len(cells()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        started = cells()
+        assert len(started) == 2, "the two cell processes never started"
+        os.kill(sweep.pid, signal.SIGKILL)
+        sweep.wait()
+        deadline = time.monotonic() + 30
+        while any(Path(f"/proc/{pid}").exists() for pid in started) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [pid for pid in started if Path(f"/proc/{pid}").exists()], "orphaned cells still running"
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()

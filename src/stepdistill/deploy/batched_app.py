@@ -16,7 +16,8 @@ import uuid
 
 from ..errors import DataError
 from .batched import BatchedEngine, Sequence
-from .server_app import RequestChecks, exit_with_parent, models_listing, openai_error, server_arguments
+from ..processes import exit_with_parent
+from .server_app import RequestChecks, models_listing, openai_error, server_arguments
 
 
 def sampling_options(request: dict) -> dict:

@@ -239,7 +239,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import uvicorn
 
-    from .server_app import exit_with_parent, server_arguments
+    from ..processes import exit_with_parent
+    from .server_app import server_arguments
 
     parser = server_arguments(__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=2)

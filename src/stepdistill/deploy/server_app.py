@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import threading
-import time
+
+from ..processes import exit_with_parent
 
 
 def chat_request_problem(body: bytes) -> str | None:
@@ -119,17 +118,6 @@ def server_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--exit_with_parent", action="store_true",
                         help="stop when the process that started this one is gone (no orphaned servers)")
     return parser
-
-
-def exit_with_parent() -> None:
-    """Watch the parent from a daemon thread: a server whose starter was killed outright would hold its cores."""
-    parent = os.getppid()
-
-    def watch():
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> None:

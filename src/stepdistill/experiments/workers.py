@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import DataError
+from ..processes import exit_with_parent
 from ..student.settings import TrainSettings
 
 LOG_FILE = "train.log"
@@ -46,8 +47,10 @@ def visible_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def train_cell(settings: TrainSettings, environment: dict[str, str]) -> dict:
-    """In the cell's own process: set its environment, send all output to its log, train."""
+def train_cell(settings: TrainSettings, environment: dict[str, str], sweep_pid: int) -> dict:
+    """In the cell's own process: set its environment, send all output to its log, train; exit if the sweep is
+    killed outright (kill -9), so that a rerun never trains the same cell beside an orphan."""
+    exit_with_parent(sweep_pid)
     os.environ.update(environment)
     log_path = Path(settings.out) / LOG_FILE
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +78,7 @@ def train_in_workers(cells: list[TrainSettings], workers: int, after_each: Calla
     failed: list[str] = []
     context = multiprocessing.get_context("spawn")  # fork would copy this process's threads and CUDA state
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, max_tasks_per_child=1) as pool:
-        running = {pool.submit(train_cell, settings, environment): settings
+        running = {pool.submit(train_cell, settings, environment, os.getpid()): settings
                    for settings, environment in zip(cells, environments)}
         for settings in cells:
             print(f"queued {Path(settings.out).name} (log: {Path(settings.out) / LOG_FILE})", flush=True)
