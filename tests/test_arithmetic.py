@@ -2,7 +2,7 @@
 
 import pytest
 
-from stepdistill.arithmetic import check_arithmetic, numbers_in
+from stepdistill.arithmetic import answer_value, check_arithmetic, numbers_in
 
 
 @pytest.mark.parametrize("text", [
@@ -55,3 +55,35 @@ def test_statements_must_compute_with_the_questions_numbers():
     assert not check_arithmetic("The book has 31 * 61 = 1891 pages.").uses_numbers_of(question)  # a copied exemplar
     assert not check_arithmetic("No sums here.").uses_numbers_of(question)
     assert numbers_in("It costs $1,200.50, or 3 payments of 400.") == {1200.5, 3.0, 400.0}
+
+
+@pytest.mark.parametrize("rationale", [
+    "Jake has 3 - 2 = 1 more peach.",
+    "The waiter had 12 - 15 = -3 customers. Then -3 + 14 = 11.",     # a negative result carried on
+    "Each box holds 6 * 5 = 30. So 30 + 4 = 34 in all.",             # a result carried to the next step
+    "So 1,200 / 4 = 300 each.",
+])
+def test_a_chain_of_right_sums_from_the_questions_numbers_derives_the_answer(rationale):
+    question = "A waiter had 12 customers; 15 left, 14 came. Jake has 3, Steven 2. 6 boxes of 5 and 4 more. 1,200 in 4."
+    answer = {"1 more": 1, "14 = 11": 11, "34": 34, "300": 300}
+    value = next(v for k, v in answer.items() if k in rationale)
+    assert check_arithmetic(rationale).derives(question, value)
+
+
+@pytest.mark.parametrize("rationale, why", [
+    ("So 9 * 8.0 = 72.0.", "right sum with a number of the question, but not the answer"),
+    ("The book has 31 * 61 = 1891 pages. So 1891 - 1887 = 4.", "reaches 4 from numbers not in the question"),
+    ("8 / 2 = 5.", "a wrong sum that is written as the answer"),
+    ("Half of 8 is 4.", "no sum at all"),
+])
+def test_sums_that_do_not_get_from_the_question_to_the_answer_do_not_derive_it(rationale, why):
+    question = "Dan has 8 apples and 9 pears and shares the apples between 2 friends. How many apples each?"
+    assert not check_arithmetic(rationale).derives(question, 4.0), why
+    assert check_arithmetic("So 8 / 2 = 4.").derives(question, 4.0)
+
+
+def test_the_answer_of_a_gold_label_is_its_value():
+    assert answer_value("( 84.0 / 2.0 )") == 42.0
+    assert answer_value("1,250") == 1250.0
+    assert answer_value("about 7 apples") == 7.0
+    assert answer_value("none") is None

@@ -151,14 +151,17 @@ def test_the_cost_and_token_caps_bound_the_hinted_pass_too(tmp_path, own_task, c
 
 
 def sloppy_hints(prompt):
-    """Wrong for every input but q0; given a hint, q1-q3 add it up right, q4-q6 reach the hint through a wrong
-    sum, q7-q8 only restate it, q9 copies a right sum about something else (a prompt exemplar's)."""
+    """Wrong for every input but q0; given a hint, q1-q2 add it up right, q3 gets a right sum of its numbers
+    that is not the answer, q4-q6 reach the hint through a wrong sum, q7-q8 only restate it, q9 copies a right
+    sum about something else (a prompt exemplar's)."""
     query = prompt.rsplit("\n\n", 1)[-1]
     i = int(query.rsplit("What is ", 1)[1].split(" ")[0])
     if not query.startswith("Hint:"):
         return f" {i} and {i} make {2 * i + (i > 0)}. So the answer is {2 * i + (i > 0)}."
-    if i <= 3:
+    if i <= 2:
         return f" {i} + {i} = {2 * i}. So the answer is {2 * i}."
+    if i == 3:
+        return f" {i} * {i} = {i * i}. So the answer is {2 * i}."
     if i <= 6:
         return f" {i} + {i} = {2 * i + 3}. So the answer is {2 * i}."
     if i <= 8:
@@ -166,18 +169,23 @@ def sloppy_hints(prompt):
     return f" The book has 31 * 61 = 1891 pages. So the answer is {2 * i}."
 
 
-@pytest.mark.parametrize("check, kept", [("auto", 3), ("arithmetic", 3), ("none", 9)])
-def test_hinted_rationales_of_a_numeric_task_must_get_their_own_sums_right(tmp_path, own_task, check, kept):
+@pytest.mark.parametrize("check, kept", [("auto", 2), ("arithmetic", 2), ("none", 9)])
+def test_hinted_rationales_of_a_numeric_task_must_get_their_own_sums_right_to_the_answer(tmp_path, own_task, check, kept):
     manifest = extract(tmp_path, own_task, FakeBackend(answer=sloppy_hints), hint_check=check)
     assert manifest["rationalize"]["tried"] == 9 and manifest["rationalize"]["kept"] == kept
     assert manifest["rationalize"]["check"] == ("none" if check == "none" else "arithmetic")
     hinted = {r["id"]: r for r in rows(tmp_path) if r.get("hinted")}
     if check != "none":
-        assert manifest["dropped"][f"hinted: {ARITHMETIC}"] == 6
-        assert hinted["q4"]["arithmetic"] == {"statements": 1, "slips": ["4 + 4 = 11"], "uses_question": True}
-        assert hinted["q8"]["arithmetic"] == {"statements": 0, "slips": [], "uses_question": False}
-        assert hinted["q9"]["arithmetic"] == {"statements": 1, "slips": [], "uses_question": False}
-        assert not hinted["q8"]["kept"] and not hinted["q9"]["kept"]
+        assert manifest["dropped"][f"hinted: {ARITHMETIC}"] == 7
+        assert hinted["q3"]["arithmetic"] == {"statements": 1, "slips": [], "uses_question": True,
+                                              "derives_answer": False}
+        assert hinted["q4"]["arithmetic"] == {"statements": 1, "slips": ["4 + 4 = 11"], "uses_question": True,
+                                              "derives_answer": False}
+        assert hinted["q8"]["arithmetic"] == {"statements": 0, "slips": [], "uses_question": False,
+                                              "derives_answer": False}
+        assert hinted["q9"]["arithmetic"] == {"statements": 1, "slips": [], "uses_question": False,
+                                              "derives_answer": False}
+        assert not any(hinted[q]["kept"] for q in ("q3", "q8", "q9"))
         assert hinted["q2"]["kept"] and hinted["q2"]["arithmetic"]["slips"] == []
     else:
         assert all("arithmetic" not in r for r in hinted.values())

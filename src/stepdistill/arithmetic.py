@@ -3,7 +3,9 @@
 A hinted rationale (extract --rationalize) is kept when it ends on the gold answer, which the hint gave
 away: a weak teacher often gets there through wrong arithmetic ("7 * 36 = 210. The answer is (7 * 30)").
 Checking the rationale's own statements is a self-consistency filter that needs no second request; so is
-checking that they compute with the question's own numbers (`uses_numbers_of`).
+checking that they compute with the question's own numbers (`uses_numbers_of`), and that they get from
+those numbers to the answer (`derives`): "9 * 8.0 = 72.0." is right arithmetic with a number of the question,
+but it is not how 8 / 2 = 4 is found.
 
 Pure text work, no eval: each left side is computed by scoring.evaluate_arithmetic (+ - * / and
 parentheses only). A statement counts when its left side holds at least one operator between numbers;
@@ -27,10 +29,42 @@ OPERATOR_BETWEEN_NUMBERS = re.compile(r"\d[\s)]*[-+*/][\s(]*-?\d")
 
 
 @dataclass(frozen=True)
+class Step:
+    """One `a op b = c` statement."""
+    left: str  # `a op b`
+    written: str  # c, as written
+    value: float  # what the left side comes to
+
+    @property
+    def text(self) -> str:
+        return f"{self.left} = {self.written}"
+
+    @property
+    def operands(self) -> frozenset[float]:
+        return numbers_in(self.left)
+
+    @property
+    def right(self) -> bool:
+        return _same(self.value, self.written)
+
+
+@dataclass(frozen=True)
 class ArithmeticCheck:
-    statements: int  # `a op b = c` statements found
-    slips: tuple[str, ...]  # those whose left side does not come to c, as `a op b = c`
-    operands: frozenset[float] = frozenset()  # the numbers the statements' left sides compute with
+    steps: tuple[Step, ...] = ()  # the `a op b = c` statements found, in order
+
+    @property
+    def statements(self) -> int:
+        return len(self.steps)
+
+    @property
+    def slips(self) -> tuple[str, ...]:
+        """The statements whose left side does not come to c, as `a op b = c`."""
+        return tuple(step.text for step in self.steps if not step.right)
+
+    @property
+    def operands(self) -> frozenset[float]:
+        """The numbers the statements' left sides compute with."""
+        return frozenset().union(*(step.operands for step in self.steps))
 
     @property
     def consistent(self) -> bool:
@@ -42,6 +76,21 @@ class ArithmeticCheck:
         copied prompt exemplar, say) use none."""
         return bool(self.operands & numbers_in(question))
 
+    def derives(self, question: str, answer: float | None) -> bool:
+        """A chain of right statements gets from the question's numbers to `answer`: each computes with numbers
+        of the question or results of earlier ones in the chain, and one of them comes to `answer`. Signs are
+        ignored when matching numbers (`12 - 15 = -3. -3 + 14 = 11` reads its -3 as 3)."""
+        if answer is None:
+            return False
+        known = {abs(number) for number in numbers_in(question)}
+        for step in self.steps:
+            if not step.right or not {abs(number) for number in step.operands} <= known:
+                continue
+            if _close(step.value, answer):
+                return True
+            known |= {abs(step.value), abs(float(_plain_numbers(step.written)))}
+        return False
+
 
 def numbers_in(text: str) -> frozenset[float]:
     """Every number written in `text` (`1,000` is 1000)."""
@@ -50,7 +99,7 @@ def numbers_in(text: str) -> frozenset[float]:
 
 def check_arithmetic(text: str) -> ArithmeticCheck:
     """Every `a op b = c` statement of `text`, checked."""
-    statements, slips, operands = 0, [], set()
+    steps = []
     for match in STATEMENT.finditer(TIMES.sub(" * ", text or "")):
         left = re.split(r"[.,]\s", match["left"])[-1]  # `costs 5. 3 + 4 = 7`: the last sentence's part
         left = _balanced(left.replace("$", "").strip(" ,."))
@@ -60,11 +109,17 @@ def check_arithmetic(text: str) -> ArithmeticCheck:
             value = evaluate_arithmetic(_plain_numbers(left))
         except (EvalError, ZeroDivisionError, OverflowError):
             continue  # not an expression after all (e.g. `2,3 - 4`): not a statement this checks
-        statements += 1
-        operands |= numbers_in(left)
-        if not _same(value, match["right"]):
-            slips.append(f"{left} = {match['right']}")
-    return ArithmeticCheck(statements, tuple(slips), frozenset(operands))
+        steps.append(Step(left, match["right"], value))
+    return ArithmeticCheck(tuple(steps))
+
+
+def answer_value(label: str) -> float | None:
+    """The number a gold label stands for: an equation's value (`( 84.0 / 2.0 )` is 42), else its last number."""
+    try:
+        return evaluate_arithmetic(_plain_numbers(label))
+    except (EvalError, ZeroDivisionError, OverflowError):
+        found = re.findall(NUMBER, label or "")
+        return float(found[-1].replace(",", "")) if found else None
 
 
 def _plain_numbers(expression: str) -> str:
@@ -78,6 +133,10 @@ def _balanced(left: str) -> str:
     while left.count(")") > left.count("(") and ")" in left:
         left = left[: left.rindex(")")].strip()
     return left
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-6 * max(1.0, abs(b))
 
 
 def _same(value: float, written: str) -> bool:

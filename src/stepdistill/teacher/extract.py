@@ -114,8 +114,8 @@ class ExtractSettings:
     hint_teacher: str | None = option(None, "--rationalize: the teacher for hinted requests (default: --teacher; "
                                              "needed with --teacher replay, e.g. local)")
     hint_check: str = option("auto", "--rationalize: also check a hinted rationale's own arithmetic and keep it only "
-                                     "if it computes something with the question's numbers and every `a op b = c` in "
-                                     "it is right: auto (for tasks scored numeric or equation), arithmetic, or none",
+                                     "if every `a op b = c` in it is right and they get from the question's numbers "
+                                     "to the answer: auto (for tasks scored numeric or equation), arithmetic, or none",
                              choices=HINT_CHECKS)
 
     def __post_init__(self):

@@ -4,9 +4,9 @@ Rationalization (as in STaR, Zelikman et al. 2022): for an input whose teacher a
 not parse, and whose gold label is known, ask again with the gold label given as a hint, in the task's
 own prompt format (prompts.hinted_spec), and keep the new rationale only if it parses back to the gold
 label with a rationale of its own (not the bare hinted answer). For tasks scored on numbers (SVAMP) the
-rationale must also compute something, with the question's numbers, and get all of it right (`--hint-check`,
-arithmetic.check_arithmetic): the hint gives the answer away, and a weak teacher reaches it through wrong sums
-or copies a prompt exemplar's. Kept hinted rows replace the input's wrong rows for training (those are un-kept, with the reason
+rationale must also get all its sums right and reach the answer through them from the question's numbers
+(`--hint-check`, arithmetic.check_arithmetic): the hint gives the answer away, and a weak teacher reaches it
+through wrong sums, sums about other numbers, or a prompt exemplar's. Kept hinted rows replace the input's wrong rows for training (those are un-kept, with the reason
 "replaced by a hinted rationale"); `stepdistill train --hinted exclude` leaves hinted rows out again.
 
 Reads top to bottom: choose the inputs; build one hinted request each (cached like every other request,
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from ..arithmetic import check_arithmetic
+from ..arithmetic import answer_value, check_arithmetic
 from ..errors import DataError
 from ..jsonio import iter_jsonl, write_json
 from .backends import Backend, Sampling, make_backend
@@ -37,7 +37,7 @@ from .runner import Job, Runner
 
 REPLACED = "replaced by a hinted rationale"
 NO_RATIONALE = "the hint repeated without a rationale"
-ARITHMETIC = "wrong or no arithmetic in the rationale, or none with the question's numbers"
+ARITHMETIC = "a wrong sum in the rationale, or no sums from the question's numbers to the answer"
 HINT_CHECKS = ("auto", "arithmetic", "none")
 NUMERIC_SCORERS = ("numeric", "equation")
 EXAMPLES_FILE = "hinted_examples.json"
@@ -54,7 +54,7 @@ class HintRequests:
     store: object  # cache.Cache or cache.MemoryStore
     params: Sampling
     own_store: bool = False  # opened here (the main pass had no cache: replay), so closed here
-    check_arithmetic: bool = False  # --hint-check: a kept hinted rationale must get its own sums right
+    check_arithmetic: bool = False  # --hint-check: a kept hinted rationale must get its own sums right, and the answer
 
     @classmethod
     def build(cls, settings, task, examples, builder, backend, store) -> "HintRequests":
@@ -204,9 +204,10 @@ def _hinted_row(req: HintRequests, example, samples: int, stats) -> dict:
     row["kept"] = bool(row["correct"]) and bool((row["rationale"] or "").strip())  # not the hint alone
     if req.check_arithmetic and row["kept"]:
         check = check_arithmetic(row["rationale"])
-        relevant = check.uses_numbers_of(example.input)
-        row["arithmetic"] = {"statements": check.statements, "slips": list(check.slips), "uses_question": relevant}
-        row["kept"] = check.consistent and relevant
+        derives = check.derives(example.input, answer_value(example.label))
+        row["arithmetic"] = {"statements": check.statements, "slips": list(check.slips),
+                             "uses_question": check.uses_numbers_of(example.input), "derives_answer": derives}
+        row["kept"] = check.consistent and derives
     return row
 
 
