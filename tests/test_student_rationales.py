@@ -7,6 +7,7 @@ import re
 import pytest
 
 from stepdistill.experiments.sample_task import write_sample_task
+from stepdistill.scoring import evaluate_arithmetic
 from stepdistill.student.data import training_examples
 from stepdistill.student.dataset import write_rationale_sample
 from stepdistill.student.train import TrainSettings, run_train
@@ -35,8 +36,10 @@ def extracted(tmp_path_factory):
         index = sorted(gold).index(question)
         if "\nHint:" in query:
             label = right + (1 if index % 10 == 0 else 0)
-            first = re.search(r"\d+", question).group()  # --hint-check: right sums with the question's numbers stay
-            return f" Hinted reasoning: {first} - {first} + {right} = {right}. So the answer is {label}."
+            a, b = map(int, re.findall(r"\d+", question)[:2])  # --hint-check: a right sum from the question's
+            step = next(f"{a} {op} {b} = {right}" for op in "+-*/"   # numbers to the answer stays
+                        if evaluate_arithmetic(f"{a} {op} {b}") == right)
+            return f" Hinted reasoning: {step}. So the answer is {label}."
         i = next(counter)
         label = right + (1 if index % 5 == 0 or i % 4 == 0 else 0)
         return f" Sample reasoning {i}. So the answer is {label}."
