@@ -1,6 +1,6 @@
 """What a training step costs per method, on one optimised path, with a stock Hugging Face step as reference.
 
-    .venv/bin/python benchmarks/bench_train.py [--student smollm2] [--batch 8] [--repeats 7] [--attn auto]
+    .venv/bin/python benchmarks/bench_train.py [--student smollm2] [--batch 8] [--repeats 7] [--attn auto] [--chat]
 
 All steps run the same B SVAMP examples (those with a rationale) through the project's own path: the
 Encoder and collator of student/features.py, the per-task loss of student/loss.py, bf16 autocast, fused
@@ -11,7 +11,9 @@ AdamW (the Trainer's default with torch >= 2.8):
 - pooled: the same 2B rows in one left-padded batch with one mean over all target tokens (what keeping the
   tasks apart costs or saves);
 - hf: the same 2B rows right-padded, `model(..., labels=...).loss` (a stock finetuning step: full-vocabulary
-  logits at every position), as a reference.
+  logits at every position), as a reference;
+- with --chat, also standard (chat) and dss (chat): the same rows in the student's chat template
+  (`train --input-format chat`), to show what the format costs per step.
 Steps alternate (standard, dss, pooled, hf, standard, ...) so drift of the machine hits all; medians of
 --repeats after a warm-up. Tokens = input + target tokens without padding. Useful FLOPs count the same
 work for every step that trains the same rows (6 x non-embedding parameters x tokens, attention, the
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 METHODS = ("standard", "dss", "pooled", "hf")
+CHAT = ("standard (chat)", "dss (chat)")
 
 
 def matmul_peak(repeats: int, size: int = 2048) -> float:
@@ -52,13 +55,15 @@ class Workload:
     padded: int  # positions in the padded batches, padding included
 
 
-def workloads(student, examples, max_source: int, max_target: int) -> dict[str, Workload]:
+def workloads(student, examples, max_source: int, max_target: int, prompts=None) -> dict[str, Workload]:
     from stepdistill.student.features import IGNORE, Encoder, TwoTaskCollator, pad_ids, pad_rows, padding_mask, task_texts
+    from stepdistill.student.prompts import PREFIX
 
-    encoder = Encoder(student.tokenizer, student.is_seq2seq, max_source, max_target)
+    prompts = prompts or PREFIX
+    encoder = Encoder(student.tokenizer, student.is_seq2seq, max_source, max_target, prompts)
     label_rows, rationale_rows = [], []
     for example in examples:
-        texts = task_texts(example, "dss", example.label, example.rationale)
+        texts = task_texts(example, "dss", example.label, example.rationale, prompts=prompts)
         label_rows.append(encoder.encode(*texts.label))
         rationale_rows.append(encoder.encode(*texts.rationale))
     pad = student.tokenizer.pad_token_id
@@ -102,6 +107,7 @@ def useful_flops(model, rows, is_seq2seq: bool) -> tuple[int, float]:
 def main() -> None:
     from stepdistill.student.loss import task_loss, two_task_loss
     from stepdistill.student.models import load_student, set_attention
+    from stepdistill.student.prompts import prompt_format
     from stepdistill.tasks import get_task
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -112,6 +118,7 @@ def main() -> None:
     parser.add_argument("--attn", default="auto", help="attention kernel, as `train --attn`")
     parser.add_argument("--max-source-len", type=int, default=256)
     parser.add_argument("--max-target-len", type=int, default=192)
+    parser.add_argument("--chat", action="store_true", help="also time standard and dss in the chat input format")
     args = parser.parse_args()
 
     student = load_student(args.student)
@@ -120,6 +127,12 @@ def main() -> None:
     model.train()
     examples = [ex for ex in get_task("svamp", args.data_dir).protocol_split("train") if ex.rationale][: args.batch]
     work = workloads(student, examples, args.max_source_len, args.max_target_len)
+    names = METHODS
+    if args.chat:
+        chat = prompt_format("chat", student.tokenizer, student.is_seq2seq, args.student)
+        in_chat = workloads(student, examples, args.max_source_len, args.max_target_len, chat)
+        work |= {f"{method} (chat)": in_chat[method] for method in ("standard", "dss")}
+        names = METHODS + CHAT
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)
 
     def loss_of(method: str) -> torch.Tensor:
@@ -128,7 +141,7 @@ def main() -> None:
             return model(**batch).loss
         if method == "pooled":
             return task_loss(model, batch["label"], student.is_seq2seq)
-        return two_task_loss(model, batch, student.is_seq2seq, 0.5 if method == "dss" else 1.0)[0]
+        return two_task_loss(model, batch, student.is_seq2seq, 0.5 if method.startswith("dss") else 1.0)[0]
 
     def step(method: str) -> float:
         start = time.perf_counter()
@@ -139,20 +152,21 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         return time.perf_counter() - start
 
-    for method in METHODS:  # warm-up
+    for method in names:  # warm-up
         step(method)
-    times = {method: [] for method in METHODS}
+    times = {method: [] for method in names}
     for _ in range(args.repeats):
-        for method in METHODS:
+        for method in names:
             times[method].append(step(method))
     peak = matmul_peak(args.repeats)
     report(args, student, attention, work, times, peak)
 
 
 def report(args, student, attention: str, work: dict[str, Workload], times: dict, peak: float) -> None:
+    names = tuple(times)
     median = {method: statistics.median(values) for method, values in times.items()}
-    counted = {method: useful_flops(student.model, work[method].rows, student.is_seq2seq) for method in METHODS}
-    tokens_per_s = {method: counted[method][0] / median[method] for method in METHODS}
+    counted = {method: useful_flops(student.model, work[method].rows, student.is_seq2seq) for method in names}
+    tokens_per_s = {method: counted[method][0] / median[method] for method in names}
     params = sum(p.numel() for p in student.model.parameters())
     print(f"student {args.student} ({params / 1e6:.1f}M parameters), batch {args.batch} SVAMP examples, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 autocast, {attention} attention, "
@@ -160,7 +174,7 @@ def report(args, student, attention: str, work: dict[str, Workload], times: dict
     print("| step | rows | tokens | padded positions | s/step | examples/s | tokens/s | useful FLOP/s "
           "| % of bf16 matmul peak |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for method in METHODS:
+    for method in names:
         tokens, flops = counted[method]
         print(f"| {method} | {len(work[method].rows)} | {tokens} | {work[method].padded} | {median[method]:.3f} "
               f"| {args.batch / median[method]:.2f} | {tokens_per_s[method]:.0f} | {flops / median[method] / 1e9:.1f} G "
@@ -171,8 +185,13 @@ def report(args, student, attention: str, work: dict[str, Workload], times: dict
           f"for {token_ratio:.2f}x the tokens; dss tokens/s = {tokens_per_s['dss'] / tokens_per_s['standard']:.2f}x "
           f"standard tokens/s (target >= 0.9x); dss vs pooled: {median['pooled'] / median['dss']:.2f}x; "
           f"dss vs stock HF step: {median['hf'] / median['dss']:.2f}x")
+    if "dss (chat)" in median:
+        print(f"chat format: standard {median['standard (chat)'] / median['standard']:.2f}x and dss "
+              f"{median['dss (chat)'] / median['dss']:.2f}x the prefix format's time per step, for "
+              f"{counted['standard (chat)'][0] / counted['standard'][0]:.2f}x and "
+              f"{counted['dss (chat)'][0] / counted['dss'][0]:.2f}x its tokens")
     print(f"bf16 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s")
-    print("all times (s): " + "; ".join(f"{m} {[round(x, 3) for x in times[m]]}" for m in METHODS))
+    print("all times (s): " + "; ".join(f"{m} {[round(x, 3) for x in times[m]]}" for m in names))
 
 
 if __name__ == "__main__":
