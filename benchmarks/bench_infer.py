@@ -19,9 +19,8 @@ def main() -> None:
     import torch
 
     from stepdistill.student.infer import generate
-    from stepdistill.student.features import label_source, rationale_source
     from stepdistill.student.models import load_trained
-    from stepdistill.student.runfile import load_run
+    from stepdistill.student.runfile import load_run, run_prompt_format
     from stepdistill.tasks import get_task
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,14 +45,15 @@ def main() -> None:
         out = generate(student, sources, max_new, batch_size=1, progress=False)
         return time.perf_counter() - t, out
 
-    timed([label_source(examples[0].input)], label_tokens)  # warm-up
+    prompts = run_prompt_format(args.model)  # the run's own input format (prefix or chat)
+    timed([prompts.label(examples[0].input)], label_tokens)  # warm-up
     for _ in range(args.repeats):
         for ex in examples:
-            dt, out = timed([label_source(ex.input)], label_tokens)
+            dt, out = timed([prompts.label(ex.input)], label_tokens)
             times["label-only"].append(dt)
             generated["label-only"].append(len(tok(out[0]).input_ids))
-            dt_r, rationale = timed([rationale_source(ex.input)], args.rationale_tokens)
-            dt_l, out = timed([label_source(ex.input)], label_tokens)
+            dt_r, rationale = timed([prompts.rationale(ex.input)], args.rationale_tokens)
+            dt_l, out = timed([prompts.label(ex.input)], label_tokens)
             times["rationale-then-label"].append(dt_r + dt_l)
             generated["rationale-then-label"].append(len(tok(rationale[0]).input_ids) + len(tok(out[0]).input_ids))
     med = {k: statistics.median(v) for k, v in times.items()}

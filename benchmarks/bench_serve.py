@@ -43,11 +43,12 @@ def summary(name: str, latencies_ms: list[float], tokens: list[int], wall_s: flo
 
 
 def bench_hf(run: str, texts: list[str], max_tokens: int) -> dict:
-    from stepdistill.student.features import label_source
     from stepdistill.student.infer import generate
     from stepdistill.student.models import load_trained
+    from stepdistill.student.runfile import run_prompt_format
 
     student = load_trained(run)
+    label_source = run_prompt_format(run).label  # the run's own input format (prefix or chat)
     generate(student, [label_source(texts[0])], max_tokens, batch_size=1, progress=False)  # warm-up
     latencies, tokens, started = [], [], time.perf_counter()
     for text in texts:

@@ -42,6 +42,13 @@ def test_prefix_sources_are_the_paper_prefixes():
     assert PREFIX.split("[rationale] q\n") == ("[rationale] ", "q\n")
 
 
+def test_auto_is_chat_for_a_decoder_only_student_with_a_template_and_else_prefix():
+    chat = chat_tokenizer(adds_bos=True)
+    assert prompt_format("auto", chat, False, "tiny") == prompt_format("chat", chat, False, "tiny")
+    assert prompt_format("auto", chat, True, "tiny-t5") is PREFIX  # an encoder-decoder student: the paper's format
+    assert prompt_format("auto", bpe_tokenizer(True), False, "tiny") is PREFIX  # no chat template
+
+
 @pytest.mark.parametrize("adds_bos", [True, False])
 @pytest.mark.parametrize("template_bos", [True, False])
 def test_chat_sources_are_the_students_chat_template_with_one_bos(adds_bos, template_bos):
@@ -126,7 +133,7 @@ def chat_run(tmp_path_factory, data_dir):
         warnings.filterwarnings("ignore", "every evaluated checkpoint")  # 2 steps of a random model score 0%
         patch.setattr(infer, "generate", recording_generate)
         record = run_train(TrainSettings(task="svamp", method="dss", student=str(student), out=str(out),
-                                         data_dir=str(data_dir), input_format="chat", **CHAT_RUN))
+                                         data_dir=str(data_dir), **CHAT_RUN))  # the default, auto: chat here
     return out, student, record, seen
 
 

@@ -65,7 +65,8 @@ def test_extract_settings_out_of_range_are_refused(bad, flag):
 
 # -- 1. resume with other settings; 3. a finished run is not overwritten -------------------------------------------
 def test_resume_with_another_task_is_refused_naming_the_setting(tmp_path, data_dir):
-    started = TrainSettings(task="svamp", student="tiny-llama", out=str(tmp_path), data_dir=str(data_dir), **TINY)
+    started = TrainSettings(task="svamp", student="tiny-llama", out=str(tmp_path), data_dir=str(data_dir),
+                            input_format="prefix", **TINY)  # as settings.json keeps it: auto resolved
     (tmp_path / "checkpoints" / "checkpoint-2").mkdir(parents=True)
     (tmp_path / SETTINGS_FILE).write_text(json.dumps(started.__dict__))
     changed = TrainSettings(**{**started.__dict__, "task": "cqa", "max_steps": 8, "resume": True, "progress": True})

@@ -125,6 +125,19 @@ def check_grid(config: SweepConfig, runs: list[TrainSettings], data_dir: str | N
             raise DataError(f"{rationales}: --rationales folder not found")
 
 
+def resolved_input_formats(runs: list[TrainSettings]) -> list[TrainSettings]:
+    """Each cell with --input-format auto resolved for its student (chat or prefix, as its run will record it),
+    so a finished cell is compared with what the config gives now. One tokenizer load per student."""
+    from ..student.guards import check_input_format, with_input_format
+
+    formats = {}
+    for settings in runs:
+        key = (settings.input_format, settings.student)
+        if key not in formats:
+            formats[key] = check_input_format(*key)
+    return [with_input_format(settings, formats[(settings.input_format, settings.student)]) for settings in runs]
+
+
 def refuse_changed_cells(runs: list[TrainSettings]) -> None:
     """A cell already started or finished under other train settings would be skipped or resumed and then
     reported with the new ones: refused, naming the cells and settings (use another --out for new settings)."""
@@ -188,6 +201,7 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     out = Path(out)
     runs = planned_runs(config, out, data_dir)
     check_grid(config, runs, data_dir)
+    runs = resolved_input_formats(runs)
     refuse_changed_cells(runs)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(Path(config_path).read_text(encoding="utf-8-sig"), encoding="utf-8")

@@ -87,10 +87,20 @@ def check_student(spec: str) -> None:
 
 def check_input_format(input_format: str, student: str) -> PromptFormat:
     """The run's input format for this student, before any work: chat needs a decoder-only student whose tokenizer
-    has a chat template (only the tokenizer and config are loaded here, not the weights)."""
+    has a chat template, and auto takes chat where it can (only the tokenizer and config are loaded here, not the
+    weights)."""
     if input_format == "prefix":
         return PREFIX
     from .models import load_tokenizer
 
     tokenizer, is_seq2seq = load_tokenizer(student)
     return prompt_format(input_format, tokenizer, is_seq2seq, student)
+
+
+def with_input_format(settings, prompts: PromptFormat | None = None):
+    """`settings` with --input-format auto resolved to what this student gets (prefix or chat), as settings.json
+    and run.json keep it: a resumed run or sweep cell then compares like with like."""
+    import dataclasses
+
+    prompts = prompts or check_input_format(settings.input_format, settings.student)
+    return dataclasses.replace(settings, input_format=prompts.name)

@@ -26,7 +26,7 @@ from ..tasks.base import EOS_MARKER
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-INPUT_FORMATS = ("prefix", "chat")
+INPUT_FORMATS = ("auto", "prefix", "chat")
 LABEL_PREFIX = "[label]"
 RATIONALE_PREFIX = "[rationale]"
 LABEL_INSTRUCTION = "Answer with the final answer only."
@@ -86,7 +86,12 @@ PREFIX = PromptFormat("prefix", (LABEL_PREFIX + " ", ""), (RATIONALE_PREFIX + " 
 
 
 def prompt_format(name: str, tokenizer: "PreTrainedTokenizerBase", is_seq2seq: bool, student: str) -> PromptFormat:
-    """The format `name` for this student; DataError when the student cannot take it."""
+    """The format `name` for this student; DataError when the student cannot take it. `auto`: chat for a
+    decoder-only student with a chat template (on SVAMP at 25% it turned dss's result against standard
+    finetuning from +2.7, not significant, into a gain with a paired interval above 0; BENCHMARKS.md), else
+    prefix (encoder-decoder students, base models without a template: the paper's format)."""
+    if name == "auto":
+        name = "chat" if not is_seq2seq and getattr(tokenizer, "chat_template", None) else "prefix"
     if name == "prefix":
         return PREFIX
     if name != "chat":

@@ -36,7 +36,8 @@ def settings_of(run: dict, folder: str | Path) -> TrainSettings:
     """The TrainSettings stored in a run.json record; fields added since take today's defaults."""
     known = {field.name for field in dataclasses.fields(TrainSettings)}
     stored = {name: value for name, value in run.get("settings", {}).items() if name in known}
-    return TrainSettings(**{"out": str(folder), **stored})
+    older = {"input_format": "prefix"}  # runs made before --input-format trained in the prefix format
+    return TrainSettings(**{"out": str(folder), **older, **stored})
 
 
 def prompt_format_of(run: dict, folder: str | Path) -> PromptFormat:

@@ -20,9 +20,10 @@ class TrainSettings:
     labels: str = option("gold", "train on gold labels or the teacher's labels (the unlabeled setting)",
                          choices=("gold", "teacher"))
     student: str = option("smollm2", "hub id, local folder, gguf:PATH, smollm2 (embedded), tiny-t5 or tiny-llama")
-    input_format: str = option("prefix", "how the student sees a task: prefix (`[label] x`, `[rationale] x`) or chat "
-                                         "(its own chat template, a system message naming the task; decoder-only "
-                                         "students with a chat template)", choices=INPUT_FORMATS)
+    input_format: str = option("auto", "how the student sees a task: prefix (`[label] x`, `[rationale] x`, the "
+                                       "paper's), chat (its own chat template, a system message naming the task; "
+                                       "decoder-only students with a chat template), or auto (chat where the student "
+                                       "has one, else prefix; run.json records which)", choices=INPUT_FORMATS)
     out: str = option("", "run folder (created); holds model/, run.json, predictions and logs", required=True)
     data_dir: str | None = option(None, "the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
     rationales: str | None = option(None, "a `stepdistill extract` output folder: its rationales and teacher labels "
