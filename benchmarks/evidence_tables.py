@@ -10,13 +10,15 @@ An arm is `LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]`: the runs of that method 
 seed. Each arm is paired with its baseline (default: the first arm) seed by seed on the same test items.
 Prints four Markdown tables: test (valid) accuracy at every evaluated checkpoint (`--test-each-eval`, analysis
 only), the validation-chosen checkpoint per seed with its paired difference, the arms over all seeds
-(paired bootstrap interval and McNemar, as `stepdistill compare`), and what checkpoint selection cost each
-arm; `--plot FILE` draws the pooled differences. Runs still training are listed as such. Analysis for issue 13, not part of the package.
+(paired bootstrap interval and McNemar, as `stepdistill compare`), what checkpoint selection cost each
+arm, and the same pairs at the last checkpoint (a fixed budget, no selection) for runs whose
+checkpoint_scores.jsonl kept the test items (`test_right`); `--plot FILE` draws the pooled differences. Runs still training are listed as such. Analysis for issue 13, not part of the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from stepdistill.experiments.compare import seed_pairs
 from stepdistill.experiments.paired import compare
 from stepdistill.experiments.plots import differences_plot
 from stepdistill.experiments.runs import RunScores
+from stepdistill.experiments.selection import last_checkpoint_correctness
 from stepdistill.jsonio import iter_jsonl, read_json
 
 
@@ -119,6 +122,28 @@ def selection_table(arms: list[Arm]) -> list[str]:
     return lines
 
 
+def last_checkpoint_table(pooled: list) -> list[str]:
+    """The pooled pairs again, each run scored at its last checkpoint instead of the chosen one."""
+    lines = ["| arm | baseline | seeds | arm test % | baseline test % | difference | 95% paired bootstrap | "
+             "McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+    for arm, baseline, seeds, _ in pooled:
+        runs = [at_last_checkpoint(side.finished[seed]) for side in (arm, baseline) for seed in seeds]
+        if any(run is None for run in runs):
+            lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | (items not recorded) | | | | |")
+            continue
+        pair = compare(arm.label, baseline.label, seed_pairs(runs[: len(seeds)], runs[len(seeds):]))
+        share = [100 * statistics.fmean(run.correct.values()) for run in runs]
+        lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {statistics.fmean(share[: len(seeds)]):.2f} | "
+                     f"{statistics.fmean(share[len(seeds):]):.2f} | {pair.difference:+.2f} | "
+                     f"[{pair.low:+.2f}, {pair.high:+.2f}] | {pair.p_value:.3g} |")
+    return lines
+
+
+def at_last_checkpoint(run: RunScores) -> RunScores | None:
+    correct = last_checkpoint_correctness(run.folder, run.correct)
+    return dataclasses.replace(run, correct=correct) if correct is not None else None
+
+
 def paired(arm: Arm, baseline: Arm, seeds: list[int]):
     return compare(arm.label, baseline.label, seed_pairs([arm.finished[seed] for seed in seeds],
                                                           [baseline.finished[seed] for seed in seeds]))
@@ -143,7 +168,9 @@ def main() -> None:
                          ("Chosen on validation, per seed, paired with its baseline", chosen_table(arms, baselines)),
                          ("Over all finished seeds (paired bootstrap over items and seeds, McNemar on pooled discordant "
                           "items)", pooled_table(pooled)),
-                         ("What choosing on validation cost (analysis only)", selection_table(arms))):
+                         ("What choosing on validation cost (analysis only)", selection_table(arms)),
+                         ("At the last checkpoint (a fixed budget, no selection; analysis only), paired as above",
+                          last_checkpoint_table(pooled))):
         print(f"{title}:\n\n" + "\n".join(table) + "\n")
     if options.plot:
         pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]

@@ -15,6 +15,7 @@ from stepdistill.experiments.paired import (SeedPair, compare, mcnemar_exact, mi
                                             normal_paired_interval, paired_bootstrap, wilson_interval)
 from stepdistill.experiments.report import summarize, training_rationales, write_report
 from stepdistill.experiments.runs import student_name, task_name
+from stepdistill.experiments.selection import last_checkpoint_correctness
 
 
 def seed_pair(both: int, only_a: int, only_b: int, neither: int, seed: int = 0) -> SeedPair:
@@ -319,3 +320,17 @@ def test_arms_fill_settings_a_run_predates():
     assert sorted(arms) == ["distilling step-by-step (rationales=None)",
                             "distilling step-by-step (rationales=right-only)"]
     assert [r.seed for r in arms["distilling step-by-step (rationales=None)"]] == [0, 1]
+
+
+def test_the_last_checkpoints_items_come_from_its_own_row(tmp_path):
+    """A resumed run may repeat a step (the later line wins); runs from before `test_right` give None."""
+    rows = [{"step": 2, "valid_accuracy": 50.0, "test_accuracy": 50.0, "test_right": ["test-0"]},
+            {"step": 4, "valid_accuracy": 25.0, "test_accuracy": 25.0, "test_right": ["test-0", "test-1"]},
+            {"step": 4, "valid_accuracy": 25.0, "test_accuracy": 75.0, "test_right": ["test-1", "test-2", "test-3"]}]
+    folder = write_run(tmp_path / "new", "dss", 0, [True, False, False, False], checkpoints=rows)
+    items = [f"test-{index}" for index in range(4)]
+    assert last_checkpoint_correctness(folder, items) == {"test-0": False, "test-1": True, "test-2": True,
+                                                          "test-3": True}
+    old = write_run(tmp_path / "old", "dss", 0, [True, False], checkpoints=[{"step": 2, "test_accuracy": 50.0}])
+    assert last_checkpoint_correctness(old, items[:2]) is None
+    assert last_checkpoint_correctness(write_run(tmp_path / "none", "dss", 0, [True]), items[:1]) is None

@@ -145,8 +145,24 @@ def tiny_run(tmp_path_factory, data_dir):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(selection, "predict", scripted_predict)
         record = run_train(TrainSettings(task="svamp", method="dss", student="tiny-llama", out=str(out),
-                                         data_dir=str(data_dir), eval_steps=2, **TINY))
+                                         data_dir=str(data_dir), eval_steps=2, test_each_eval=True, **TINY))
     return out, record
+
+
+def test_each_evaluated_checkpoint_keeps_its_test_score_and_items(tiny_run):
+    """--test-each-eval (analysis only): the chosen checkpoint's row agrees with the run's own test predictions,
+    and the last checkpoint's items pair runs without selection."""
+    from stepdistill.experiments.selection import checkpoint_scores, last_checkpoint_correctness
+
+    out, record = tiny_run
+    rows = checkpoint_scores(out)
+    assert [row["step"] for row in rows] == [2, 4] and record["best_step"] == 2
+    tested = [json.loads(line) for line in (out / "predictions_test.jsonl").read_text().splitlines()]
+    assert rows[0]["test_right"] == [row["id"] for row in tested if row["correct"]]
+    assert rows[0]["test_accuracy"] == record["test_accuracy"]
+    ids = [row["id"] for row in tested]
+    last = last_checkpoint_correctness(out, ids)
+    assert list(last) == ids and sum(last.values()) == len(rows[1]["test_right"])
 
 
 def test_every_trainable_parameter_changes(tiny_run):

@@ -27,6 +27,17 @@ def checkpoint_scores(run_dir: Path) -> list[dict]:
     return [by_step[step] for step in sorted(by_step)]
 
 
+def last_checkpoint_correctness(run_dir: Path, items) -> dict[str, bool] | None:
+    """{test item id: answered correctly} for `items` at the run's last evaluated checkpoint (a fixed budget, no
+    selection): what pairs two runs without checkpoint choice. None for runs that did not record the items
+    (made before checkpoint_scores.jsonl kept `test_right`)."""
+    scores = checkpoint_scores(run_dir)
+    if not scores or "test_right" not in scores[-1]:
+        return None
+    right = {str(item) for item in scores[-1]["test_right"]}
+    return {item: item in right for item in items}
+
+
 def selection_outcome(scores: list[dict], best_step: int | None, chosen_test: float | None) -> dict | None:
     """Test accuracy at the validation-chosen checkpoint, at the best checkpoint on test, and at the last."""
     tested = [row for row in scores if row.get("test_accuracy") is not None]

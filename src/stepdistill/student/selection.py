@@ -90,11 +90,13 @@ class CheckpointEvaluator:
         return accuracy
 
     def record_test_score(self, model, state, valid_accuracy: float) -> None:
-        """Analysis only: the test accuracy of every evaluated checkpoint, to measure what selection on a small
-        validation split costs. Checkpoints are still chosen on validation alone."""
+        """Analysis only: the test accuracy of every evaluated checkpoint, and the test items it got right, to
+        measure what selection on a small validation split costs (and compare runs at a fixed budget, item by
+        item). Checkpoints are still chosen on validation alone."""
         test = self.task.protocol_split("test", with_teacher=False)
         rows = self.predict(model, test)
         score = {"step": state.global_step, "epoch": round(state.epoch or 0, 3), "valid_accuracy": valid_accuracy,
-                 "test_accuracy": score_predictions(self.task, test, rows)}
+                 "test_accuracy": score_predictions(self.task, test, rows),
+                 "test_right": [row["id"] for row in rows if row["correct"]]}  # pairs runs at any checkpoint
         with (self.out / CHECKPOINT_SCORES_FILE).open("a") as handle:
             handle.write(json.dumps(score) + "\n")
