@@ -58,7 +58,8 @@ class TrainSettings:
     eval_batch_size: int = option(32, "examples per generation batch")
     test: bool = option(True, "evaluate the chosen checkpoint on the test split once, at the end")
     test_each_eval: bool = option(False, "analysis only: also score test at every evaluation, written to "
-                                         "checkpoint_scores.jsonl to measure selection noise (never used to choose)")
+                                         "checkpoint_scores.jsonl (accuracy and the items right) to measure "
+                                         "selection noise (never used to choose)")
     attn: str = option("auto", "attention kernel: auto (eager on CPU, the model's default on GPU), eager, sdpa",
                        choices=("auto", "eager", "sdpa", "flash_attention_2"))
     activation_checkpointing: bool = option(False, "recompute activations in the backward pass: less memory "
