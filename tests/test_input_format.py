@@ -213,3 +213,18 @@ def test_chat_format_needs_a_decoder_with_a_chat_template(student, reason, tmp_p
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: --input-format chat") and reason in err
     assert not out.exists()  # refused before the run folder was made
+
+
+def test_a_run_started_in_prefix_format_refuses_to_resume_under_auto_for_a_chat_student(chat_run, tmp_path, data_dir):
+    """A run begun before auto became the default stored `prefix`; auto now resolves to chat for this student, and
+    --resume names the setting instead of continuing in another format."""
+    from stepdistill.student.guards import with_input_format
+    from stepdistill.student.resume import settings_differences
+
+    _, student, _, _ = chat_run
+    settings = TrainSettings(task="svamp", student=str(student), out=str(tmp_path), data_dir=str(data_dir), **CHAT_RUN)
+    resolved = with_input_format(settings)
+    assert settings.input_format == "auto" and resolved.input_format == "chat"
+    stored = {**resolved.__dict__, "input_format": "prefix"}
+    assert settings_differences(stored, resolved) == ["--input-format was 'prefix', now 'chat'"]
+    assert settings_differences(resolved.__dict__, with_input_format(settings)) == []  # auto again: the same run
