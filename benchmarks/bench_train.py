@@ -131,7 +131,7 @@ def main() -> None:
     if args.chat:
         chat = prompt_format("chat", student.tokenizer, student.is_seq2seq, args.student)
         in_chat = workloads(student, examples, args.max_source_len, args.max_target_len, chat)
-        work |= {f"{method} (chat)": in_chat[method] for method in ("standard", "dss")}
+        work |= {name: in_chat[name.removesuffix(" (chat)")] for name in CHAT}
         names = METHODS + CHAT
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)
 

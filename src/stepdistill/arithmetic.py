@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .scoring import EvalError, evaluate_arithmetic
+from .scoring import EvalError, evaluate_arithmetic, last_number
 
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
 # the left side: numbers, operators, parentheses, spaces and `$` only, ending right before `=` / `is` / `equals`
@@ -118,8 +118,7 @@ def answer_value(label: str) -> float | None:
     try:
         return evaluate_arithmetic(_plain_numbers(label))
     except (EvalError, ZeroDivisionError, OverflowError):
-        found = re.findall(NUMBER, label or "")
-        return float(found[-1].replace(",", "")) if found else None
+        return last_number(label)  # as the numeric scorer reads it
 
 
 def _plain_numbers(expression: str) -> str:

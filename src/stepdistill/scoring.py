@@ -141,14 +141,17 @@ def equation_match(prediction: str | None, gold: str | None) -> bool:
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
+def last_number(text: str | None) -> float | None:
+    """The last number written in `text` (thousands commas ignored), as the numeric scorer reads a label."""
+    found = _NUMBER.findall(text or "")
+    try:
+        return float(found[-1].replace(",", "")) if found else None
+    except ValueError:
+        return None
+
+
 def numeric_match(prediction: str | None, gold: str | None) -> bool:
     """The last number in the prediction equals the gold number (thousands commas ignored)."""
-    def last_number(text: str | None) -> float | None:
-        found = _NUMBER.findall(text or "")
-        try:
-            return float(found[-1].replace(",", "")) if found else None
-        except ValueError:
-            return None
     predicted, expected = last_number(prediction), last_number(gold)
     return predicted is not None and expected is not None and math.isclose(
         predicted, expected, rel_tol=NUMERIC_TOLERANCE, abs_tol=NUMERIC_TOLERANCE)

@@ -130,12 +130,9 @@ def resolved_input_formats(runs: list[TrainSettings]) -> list[TrainSettings]:
     so a finished cell is compared with what the config gives now. One tokenizer load per student."""
     from ..student.guards import check_input_format, with_input_format
 
-    formats = {}
-    for settings in runs:
-        key = (settings.input_format, settings.student)
-        if key not in formats:
-            formats[key] = check_input_format(*key)
-    return [with_input_format(settings, formats[(settings.input_format, settings.student)]) for settings in runs]
+    keys = {(settings.input_format, settings.student) for settings in runs}
+    formats = {key: check_input_format(*key) for key in keys}
+    return [with_input_format(settings, formats[settings.input_format, settings.student]) for settings in runs]
 
 
 def refuse_changed_cells(runs: list[TrainSettings]) -> None:

@@ -4,6 +4,7 @@ small to choose a checkpoint on, a student that cannot be found, or one that can
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -100,7 +101,5 @@ def check_input_format(input_format: str, student: str) -> PromptFormat:
 def with_input_format(settings, prompts: PromptFormat | None = None):
     """`settings` with --input-format auto resolved to what this student gets (prefix or chat), as settings.json
     and run.json keep it: a resumed run or sweep cell then compares like with like."""
-    import dataclasses
-
     prompts = prompts or check_input_format(settings.input_format, settings.student)
     return dataclasses.replace(settings, input_format=prompts.name)

@@ -54,7 +54,7 @@ class HintRequests:
     store: object  # cache.Cache or cache.MemoryStore
     params: Sampling
     own_store: bool = False  # opened here (the main pass had no cache: replay), so closed here
-    check_arithmetic: bool = False  # --hint-check: a kept hinted rationale must get its own sums right, and the answer
+    check_arithmetic: bool = False  # --hint-check: a kept hinted rationale's sums must be right and reach the answer
 
     @classmethod
     def build(cls, settings, task, examples, builder, backend, store) -> "HintRequests":
