@@ -90,7 +90,8 @@ def test_sweep_config_errors(tmp_path):
 
 def test_shipped_configs_load():
     for path in [ROOT / "configs" / "smoke.yaml", ROOT / "configs" / "cpu" / "svamp.yaml",
-                 *sorted((ROOT / "configs" / "paper").glob("*.yaml"))]:
+                 *sorted((ROOT / "configs" / "paper").glob("*.yaml")),
+                 *sorted((ROOT / "configs" / "cpu" / "evidence").glob("*.yaml"))]:
         config = SweepConfig.load(path)
         assert planned_runs(config, Path("/tmp/x")), path
     assert len(list((ROOT / "configs" / "paper").glob("*.yaml"))) == 4

@@ -13,7 +13,7 @@ from stepdistill.experiments.sweep import run_sweep
 from stepdistill.jsonio import iter_jsonl, read_json
 from stepdistill.student.resume import SETTINGS_FILE, checkpoint_problem
 from stepdistill.student.settings import TrainSettings
-from stepdistill.student.train import load_data, run_train
+from stepdistill.student.train import evaluation_interval, load_data, run_train
 from stepdistill.teacher.extract import ExtractSettings
 
 TINY = dict(max_steps=4, eval_steps=2, batch_size=4, eval_limit=4, label_max_new_tokens=6, max_target_len=48,
@@ -45,6 +45,7 @@ def write_extraction(folder: Path, inputs: list[str]) -> Path:
     (dict(grad_accum=0), "--grad-accum"), (dict(lr=-1.0), "--lr"), (dict(lr=float("nan")), "--lr"),
     (dict(eval_limit=-1), "--eval-limit"), (dict(max_steps=-5), "--max-steps"), (dict(method="dsss"), "--method"),
     (dict(eval_batch_size=0), "--eval-batch-size"), (dict(max_target_len=0), "--max-target-len"),
+    (dict(eval_epochs=-2.0), "--eval-epochs"), (dict(eval_steps=40, eval_epochs=2.0), "give one of them"),
 ])
 def test_train_settings_out_of_range_are_refused(bad, flag):
     with pytest.raises(DataError, match=flag):
@@ -54,6 +55,19 @@ def test_train_settings_out_of_range_are_refused(bad, flag):
 def test_valid_train_settings_pass():
     TrainSettings(out="x", max_steps=-1, epochs=0.5)
     TrainSettings(out="x", max_steps=3, epochs=0)
+
+
+@pytest.mark.parametrize("interval, steps_per_epoch, total, expected", [
+    (dict(), 23, 276, 23),                        # default: once an epoch
+    (dict(eval_steps=46), 23, 276, 46),
+    (dict(eval_epochs=2.0), 23, 276, 46),         # 25% of SVAMP: the same checkpoints as eval_steps 46
+    (dict(eval_epochs=2.0), 12, 144, 24),         # 12.5%: 2 epochs of its own
+    (dict(eval_epochs=0.5), 23, 276, 12),         # rounded up to a whole step
+    (dict(eval_epochs=1.1), 50, 500, 55),         # 1.1 x 50 is 55.00000000000001 in floats: still 55
+    (dict(eval_epochs=30.0), 23, 276, 276),       # never past the run: the last step is evaluated
+])
+def test_evaluation_interval_in_steps(interval, steps_per_epoch, total, expected):
+    assert evaluation_interval(TrainSettings(out="x", **interval), steps_per_epoch, total) == expected
 
 
 @pytest.mark.parametrize("bad, flag", [(dict(max_tokens_budget=-1), "--max-tokens-budget"), (dict(rpm=0.0), "--rpm"),

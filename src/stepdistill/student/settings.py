@@ -54,6 +54,8 @@ class TrainSettings:
                                      "gold, or the teacher's (auto: the same as --labels)",
                              choices=("auto", "gold", "teacher"))
     eval_steps: int = option(0, "evaluate validation accuracy every N steps (0: once an epoch); the best is kept")
+    eval_epochs: float = option(0.0, "evaluate every N epochs instead (rounded up to whole steps), so that a sweep "
+                                     "over data fractions checks every fraction at the same point of its training")
     eval_limit: int = option(0, "evaluate on at most N validation examples (0: all)")
     eval_batch_size: int = option(32, "examples per generation batch")
     test: bool = option(True, "evaluate the chosen checkpoint on the test split once, at the end")
@@ -104,8 +106,9 @@ class TrainSettings:
 MINIMUMS = {
     "batch_size": (1, True), "grad_accum": (1, True), "eval_batch_size": (1, True), "lr": (0, False),
     "weight_decay": (0, True), "warmup": (0, True), "max_source_len": (1, True), "max_target_len": (1, True),
-    "label_max_new_tokens": (1, True), "eval_steps": (0, True), "eval_limit": (0, True), "logging_steps": (1, True),
-    "save_total_limit": (1, True), "lora_r": (1, True), "seed": (0, True), "epochs": (0, True),
+    "label_max_new_tokens": (1, True), "eval_steps": (0, True), "eval_epochs": (0, True), "eval_limit": (0, True),
+    "logging_steps": (1, True), "save_total_limit": (1, True), "lora_r": (1, True), "seed": (0, True),
+    "epochs": (0, True),
 }
 
 
@@ -120,6 +123,9 @@ def check_numbers(settings: TrainSettings) -> None:
     if not isinstance(settings.max_steps, int) or settings.max_steps < -1:
         raise DataError(f"--max-steps must be a positive number of steps, or -1 or 0 to train --epochs, "
                         f"got {settings.max_steps!r}")
+    if settings.eval_steps > 0 and settings.eval_epochs > 0:
+        raise DataError(f"--eval-steps {settings.eval_steps} and --eval-epochs {settings.eval_epochs} both set "
+                        "the validation interval; give one of them")
     if settings.max_steps <= 0 and settings.epochs <= 0:
         raise DataError(f"nothing to train: --max-steps {settings.max_steps} and --epochs {settings.epochs}; "
                         "give --epochs > 0 or --max-steps > 0")

@@ -114,12 +114,24 @@ def load_data(settings: TrainSettings) -> tuple[Task, list[TrainingExample], Dat
     return task, train_examples, data_report, valid
 
 
+def evaluation_interval(settings: TrainSettings, steps_per_epoch: int, total_steps: int) -> int:
+    """Steps between validations (and checkpoints): --eval-steps, else --eval-epochs' worth of steps, else one
+    epoch; never more than the whole run, so the last step is always evaluated."""
+    if settings.eval_steps:
+        every = settings.eval_steps
+    elif settings.eval_epochs:
+        every = math.ceil(round(settings.eval_epochs * steps_per_epoch, 6))  # 1.1 x 50 = 55.00000000000001
+    else:
+        every = steps_per_epoch
+    return max(1, min(every, total_steps))
+
+
 def make_trainer(settings: TrainSettings, student: Student, dataset, evaluator: CheckpointEvaluator,
                  checkpoints: Path) -> TwoTaskTrainer:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     steps_per_epoch = math.ceil(len(dataset) / (settings.batch_size * settings.grad_accum * world_size))
     total_steps = settings.max_steps if settings.max_steps > 0 else math.ceil(steps_per_epoch * settings.epochs)
-    eval_steps = max(1, min(settings.eval_steps or steps_per_epoch, total_steps))
+    eval_steps = evaluation_interval(settings, steps_per_epoch, total_steps)
     args = TrainingArguments(
         output_dir=str(checkpoints), per_device_train_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum, learning_rate=settings.lr,
