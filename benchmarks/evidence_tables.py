@@ -6,26 +6,31 @@
         --arm "dss, chat format=runs/svamp-f25-chat:dss:standard, chat format" \
         --arm "standard, chat format=runs/svamp-f25-chat:standard"
 
-An arm is `LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]`: the runs of that method in the sweep folder, one per
-seed. Each arm is paired with its baseline (default: the first arm) seed by seed on the same test items.
+An arm is `LABEL=SWEEP_FOLDER:METHOD[@FRACTION][:BASELINE_LABEL]`: the runs of that method in the sweep folder
+(at that training fraction, needed when the sweep has several), one per seed. Each arm is paired with its baseline (default: the first arm) seed by seed on the same test items.
 Prints four Markdown tables: test (valid) accuracy at every evaluated checkpoint (`--test-each-eval`, analysis
 only), the validation-chosen checkpoint per seed with its paired difference, the arms over all seeds
 (paired bootstrap interval and McNemar, as `stepdistill compare`), what checkpoint selection cost each
 arm, and the same pairs at the last checkpoint (a fixed budget, no selection) for runs whose
-checkpoint_scores.jsonl kept the test items (`test_right`); `--plot FILE` draws the pooled differences. Runs still training are listed as such. Analysis for issue 13, not part of the package.
+checkpoint_scores.jsonl kept the test items (`test_right`). `--plot FILE` draws the pooled differences;
+`--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
+percentage is taken out ("dss, chat, 12.5%" and "dss, chat, 25%" are one line). Runs still training are
+listed as such. Analysis for issue 13, not part of the package.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stepdistill.experiments.compare import seed_pairs
 from stepdistill.experiments.paired import compare
-from stepdistill.experiments.plots import differences_plot
+from stepdistill.experiments.plots import accuracy_plot, differences_plot
+from stepdistill.experiments.report import accuracy_summary
 from stepdistill.experiments.runs import RunScores
 from stepdistill.experiments.selection import last_checkpoint_correctness
 from stepdistill.jsonio import iter_jsonl, read_json
@@ -36,6 +41,7 @@ class Arm:
     label: str
     sweep: Path
     method: str
+    fraction: float | None  # the training fraction; None: the sweep's only one
     baseline: str | None  # the label of the arm it is paired with; None: the first arm
     checkpoints: dict[int, list[dict]] = field(default_factory=dict)  # seed -> checkpoint_scores.jsonl rows
     finished: dict[int, RunScores] = field(default_factory=dict)  # seed -> finished run (run.json, test items), read once
@@ -44,10 +50,18 @@ class Arm:
     def parse(cls, text: str) -> "Arm":
         label, _, rest = text.partition("=")
         sweep, method, *baseline = rest.split(":", 2)
-        return cls(label, Path(sweep), method, baseline[0] if baseline else None)
+        method, _, fraction = method.partition("@")
+        return cls(label, Path(sweep), method, float(fraction) if fraction else None, baseline[0] if baseline else None)
 
     def load(self) -> "Arm":
-        for folder in sorted((self.sweep / "runs").glob(f"*__{self.method}-*__s*")):
+        fraction = f"{self.fraction:g}" if self.fraction is not None else "*"
+        folders = sorted((self.sweep / "runs").glob(f"*__{self.method}-*__f{fraction}__s*"))
+        fractions = {float(folder.name.rsplit("__f", 1)[1].split("__")[0]) for folder in folders}
+        if len(fractions) > 1:
+            raise SystemExit(f"{self.sweep}: {self.method} ran at fractions {sorted(fractions)}; name one, "
+                             f"e.g. {self.method}@{min(fractions):g}")
+        self.fraction = fractions.pop() if fractions else self.fraction
+        for folder in folders:
             seed = int(folder.name.rsplit("__s", 1)[1])
             scores = folder / "checkpoint_scores.jsonl"
             self.checkpoints[seed] = [row for _, row in iter_jsonl(scores)] if scores.is_file() else []
@@ -139,6 +153,22 @@ def last_checkpoint_table(pooled: list) -> list[str]:
     return lines
 
 
+def fraction_series(arms: list[Arm]) -> dict[str, list[tuple[float, float, float, float]]]:
+    """{label without its percentage: [(fraction %, mean chosen test %, 95% Wilson low, high), ...]} over the
+    finished seeds of each arm, as `stepdistill report` draws one sweep's fractions."""
+    series: dict[str, list[tuple]] = {}
+    for arm in arms:
+        if not arm.finished or arm.fraction is None:
+            continue
+        seeds = sorted(arm.finished)
+        items = len(arm.finished[seeds[0]].correct)
+        summary = accuracy_summary([arm.finished[seed].record["test_accuracy"] for seed in seeds], items)
+        name = re.sub(r",?\s*\d+(\.\d+)?%", "", arm.label).strip()
+        series.setdefault(name, []).append((arm.fraction * 100, summary["test_mean"], summary["test_low"],
+                                            summary["test_high"]))
+    return series
+
+
 def at_last_checkpoint(run: RunScores) -> RunScores | None:
     correct = last_checkpoint_correctness(run.folder, run.correct)
     return dataclasses.replace(run, correct=correct) if correct is not None else None
@@ -158,6 +188,8 @@ def main() -> None:
     parser.add_argument("--arm", action="append", required=True, help="LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]")
     parser.add_argument("--plot", help="also draw each arm's pooled difference from its baseline into this PNG")
     parser.add_argument("--title", default="SVAMP 25%, SmolLM2-135M: arm minus its baseline")
+    parser.add_argument("--fraction-plot", help="also draw test accuracy against the training fraction into this PNG")
+    parser.add_argument("--fraction-title", default="SVAMP, SmolLM2-135M: accuracy vs data size (mean over seeds)")
     options = parser.parse_args()
     arms = [Arm.parse(text).load() for text in options.arm]
     by_label = {arm.label: arm for arm in arms}
@@ -175,6 +207,10 @@ def main() -> None:
     if options.plot:
         pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]
         print(f"plot: {differences_plot(pairs, options.title, Path(options.plot))}")
+    if options.fraction_plot:
+        figure = accuracy_plot(fraction_series(arms), "training data used (% of the train split)",
+                               options.fraction_title, Path(options.fraction_plot))
+        print(f"plot: {figure}")
 
 
 if __name__ == "__main__":
