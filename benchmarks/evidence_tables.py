@@ -13,7 +13,8 @@ only), the validation-chosen checkpoint per seed with its paired difference, the
 (paired bootstrap interval and McNemar, as `stepdistill compare`), what checkpoint selection cost each
 arm, and the same pairs at the last checkpoint (a fixed budget, no selection) for runs whose
 checkpoint_scores.jsonl kept the test items (`test_right`). `--plot FILE` draws the pooled differences;
-`--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
+`--by-operations` splits the pairs by the number of arithmetic operations in the gold equation (SVAMP's
+labels: one step or two). `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
 percentage is taken out ("dss, chat, 12.5%" and "dss, chat, 25%" are one line). Runs still training are
 listed as such. Analysis for issue 13, not part of the package.
 """
@@ -153,6 +154,34 @@ def last_checkpoint_table(pooled: list) -> list[str]:
     return lines
 
 
+def operations(equation: str) -> int:
+    """Operators in a SVAMP gold equation, `( 10.0 - ( 6.0 + 3.0 ) )` -> 2 (a sign, as in -3.0, is not one)."""
+    return len(re.findall(r"(?<=\s)[-+*/](?=\s)", equation))
+
+
+def by_operations_table(pooled: list) -> list[str]:
+    """The pooled pairs again within the test items of each number of operations (gold from the predictions)."""
+    lines = ["| arm | baseline | operations | items | arm test % | baseline test % | difference | "
+             "95% paired bootstrap | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|"]
+    for arm, baseline, seeds, _ in pooled:
+        first = arm.finished[seeds[0]].folder / "predictions_test.jsonl"
+        groups: dict[int, set[str]] = {}
+        for _, row in iter_jsonl(first):
+            groups.setdefault(operations(row["gold"]), set()).add(row["id"])
+        for count, items in sorted(groups.items()):
+            runs = [only_items(side.finished[seed], items) for side in (arm, baseline) for seed in seeds]
+            pair = compare(arm.label, baseline.label, seed_pairs(runs[: len(seeds)], runs[len(seeds):]))
+            share = [100 * statistics.fmean(run.correct.values()) for run in runs]
+            lines.append(f"| {arm.label} | {baseline.label} | {count} | {len(items)} | "
+                         f"{statistics.fmean(share[: len(seeds)]):.2f} | {statistics.fmean(share[len(seeds):]):.2f} | "
+                         f"{pair.difference:+.2f} | [{pair.low:+.2f}, {pair.high:+.2f}] | {pair.p_value:.3g} |")
+    return lines
+
+
+def only_items(run: RunScores, items: set[str]) -> RunScores:
+    return dataclasses.replace(run, correct={item: right for item, right in run.correct.items() if item in items})
+
+
 def fraction_series(arms: list[Arm]) -> dict[str, list[tuple[float, float, float, float]]]:
     """{label without its percentage: [(fraction %, mean chosen test %, 95% Wilson low, high), ...]} over the
     finished seeds of each arm, as `stepdistill report` draws one sweep's fractions."""
@@ -188,6 +217,8 @@ def main() -> None:
     parser.add_argument("--arm", action="append", required=True, help="LABEL=SWEEP_FOLDER:METHOD[:BASELINE_LABEL]")
     parser.add_argument("--plot", help="also draw each arm's pooled difference from its baseline into this PNG")
     parser.add_argument("--title", default="SVAMP 25%, SmolLM2-135M: arm minus its baseline")
+    parser.add_argument("--by-operations", action="store_true",
+                        help="also split the pairs by the operations in the gold equation (SVAMP)")
     parser.add_argument("--fraction-plot", help="also draw test accuracy against the training fraction into this PNG")
     parser.add_argument("--fraction-title", default="SVAMP, SmolLM2-135M: accuracy vs data size (mean over seeds)")
     options = parser.parse_args()
@@ -204,6 +235,9 @@ def main() -> None:
                          ("At the last checkpoint (a fixed budget, no selection; analysis only), paired as above",
                           last_checkpoint_table(pooled))):
         print(f"{title}:\n\n" + "\n".join(table) + "\n")
+    if options.by_operations:
+        print("By the number of operations in the gold equation (analysis only), paired as above:\n\n"
+              + "\n".join(by_operations_table(pooled)) + "\n")
     if options.plot:
         pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]
         print(f"plot: {differences_plot(pairs, options.title, Path(options.plot))}")
