@@ -146,12 +146,17 @@ def last_checkpoint_table(pooled: list) -> list[str]:
         if any(run is None for run in runs):
             lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | (items not recorded) | | | | |")
             continue
-        pair = compare(arm.label, baseline.label, seed_pairs(runs[: len(seeds)], runs[len(seeds):]))
-        share = [100 * statistics.fmean(run.correct.values()) for run in runs]
-        lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {statistics.fmean(share[: len(seeds)]):.2f} | "
-                     f"{statistics.fmean(share[len(seeds):]):.2f} | {pair.difference:+.2f} | "
-                     f"[{pair.low:+.2f}, {pair.high:+.2f}] | {pair.p_value:.3g} |")
+        lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {paired_cells(arm, baseline, runs)} |")
     return lines
+
+
+def paired_cells(arm: Arm, baseline: Arm, runs: list[RunScores]) -> str:
+    """`arm % | baseline % | difference | [interval] | p` for runs listed as the arm's seeds, then the baseline's."""
+    seeds = len(runs) // 2
+    pair = compare(arm.label, baseline.label, seed_pairs(runs[:seeds], runs[seeds:]))
+    share = [100 * statistics.fmean(run.correct.values()) for run in runs]
+    return (f"{statistics.fmean(share[:seeds]):.2f} | {statistics.fmean(share[seeds:]):.2f} | {pair.difference:+.2f} | "
+            f"[{pair.low:+.2f}, {pair.high:+.2f}] | {pair.p_value:.3g}")
 
 
 def operations(equation: str) -> int:
@@ -170,11 +175,8 @@ def by_operations_table(pooled: list) -> list[str]:
             groups.setdefault(operations(row["gold"]), set()).add(row["id"])
         for count, items in sorted(groups.items()):
             runs = [only_items(side.finished[seed], items) for side in (arm, baseline) for seed in seeds]
-            pair = compare(arm.label, baseline.label, seed_pairs(runs[: len(seeds)], runs[len(seeds):]))
-            share = [100 * statistics.fmean(run.correct.values()) for run in runs]
             lines.append(f"| {arm.label} | {baseline.label} | {count} | {len(items)} | "
-                         f"{statistics.fmean(share[: len(seeds)]):.2f} | {statistics.fmean(share[len(seeds):]):.2f} | "
-                         f"{pair.difference:+.2f} | [{pair.low:+.2f}, {pair.high:+.2f}] | {pair.p_value:.3g} |")
+                         f"{paired_cells(arm, baseline, runs)} |")
     return lines
 
 
