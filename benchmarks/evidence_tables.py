@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stepdistill.experiments.compare import seed_pairs
-from stepdistill.experiments.paired import compare
+from stepdistill.experiments.paired import compare, format_seed_interval
 from stepdistill.experiments.plots import accuracy_plot, differences_plot
 from stepdistill.experiments.report import accuracy_summary
 from stepdistill.experiments.runs import RunScores
@@ -115,11 +115,11 @@ def pooled_pairs(arms: list[Arm], baselines: dict[str, Arm]) -> list[tuple[Arm, 
 
 def pooled_table(pooled: list) -> list[str]:
     lines = ["| arm | baseline | seeds | arm test % | baseline test % | difference | 95% paired bootstrap | "
-             "McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+             "95% over seeds (t) | McNemar exact p | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, baseline, seeds, pair in pooled:
         lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {mean_test(arm, seeds):.2f} | "
                      f"{mean_test(baseline, seeds):.2f} | {pair.difference:+.2f} | [{pair.low:+.2f}, {pair.high:+.2f}] | "
-                     f"{pair.p_value:.3g} |")
+                     f"{format_seed_interval(pair.seed_low, pair.seed_high)} | {pair.p_value:.3g} | {pair.verdict} |")
     return lines
 
 
@@ -140,23 +140,24 @@ def selection_table(arms: list[Arm]) -> list[str]:
 def last_checkpoint_table(pooled: list) -> list[str]:
     """The pooled pairs again, each run scored at its last checkpoint instead of the chosen one."""
     lines = ["| arm | baseline | seeds | arm test % | baseline test % | difference | 95% paired bootstrap | "
-             "McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+             "95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|"]
     for arm, baseline, seeds, _ in pooled:
         runs = [at_last_checkpoint(side.finished[seed]) for side in (arm, baseline) for seed in seeds]
         if any(run is None for run in runs):
-            lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | (items not recorded) | | | | |")
+            lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | (items not recorded) | | | | | |")
             continue
         lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {paired_cells(arm, baseline, runs)} |")
     return lines
 
 
 def paired_cells(arm: Arm, baseline: Arm, runs: list[RunScores]) -> str:
-    """`arm % | baseline % | difference | [interval] | p` for runs listed as the arm's seeds, then the baseline's."""
+    """`arm % | baseline % | difference | [items] | [seeds] | p` for runs listed as the arm's seeds, then the baseline's."""
     seeds = len(runs) // 2
     pair = compare(arm.label, baseline.label, seed_pairs(runs[:seeds], runs[seeds:]))
     share = [100 * statistics.fmean(run.correct.values()) for run in runs]
     return (f"{statistics.fmean(share[:seeds]):.2f} | {statistics.fmean(share[seeds:]):.2f} | {pair.difference:+.2f} | "
-            f"[{pair.low:+.2f}, {pair.high:+.2f}] | {pair.p_value:.3g}")
+            f"[{pair.low:+.2f}, {pair.high:+.2f}] | {format_seed_interval(pair.seed_low, pair.seed_high)} | "
+            f"{pair.p_value:.3g}")
 
 
 def operations(equation: str) -> int:
@@ -167,7 +168,7 @@ def operations(equation: str) -> int:
 def by_operations_table(pooled: list) -> list[str]:
     """The pooled pairs again within the test items of each number of operations (gold from the predictions)."""
     lines = ["| arm | baseline | operations | items | arm test % | baseline test % | difference | "
-             "95% paired bootstrap | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|"]
+             "95% paired bootstrap | 95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, baseline, seeds, _ in pooled:
         first = arm.finished[seeds[0]].folder / "predictions_test.jsonl"
         groups: dict[int, set[str]] = {}

@@ -11,8 +11,9 @@ import pytest
 from stepdistill.cli import main
 from stepdistill.errors import DataError
 from stepdistill.experiments.compare import compare_folders
-from stepdistill.experiments.paired import (SeedPair, compare, mcnemar_exact, minimum_detectable_effect,
-                                            normal_paired_interval, paired_bootstrap, wilson_interval)
+from stepdistill.experiments.paired import (T_975, SeedPair, compare, mcnemar_exact, minimum_detectable_effect,
+                                            normal_paired_interval, paired_bootstrap, seed_interval, t_quantile_975,
+                                            verdict, wilson_interval)
 from stepdistill.experiments.report import summarize, training_rationales, write_report
 from stepdistill.experiments.runs import student_name, task_name
 from stepdistill.experiments.selection import last_checkpoint_correctness
@@ -94,6 +95,43 @@ def test_verdicts():
     unclear = compare("dss", "standard", [seed_pair(100, 12, 10, 78)])
     assert unclear.verdict == "no detectable difference" and unclear.low < 0 < unclear.high
     assert unclear.detectable > abs(unclear.difference)
+
+
+def test_t_quantiles_from_the_table_and_beyond():
+    assert t_quantile_975(2) == 4.3027 and t_quantile_975(30) == 2.0423
+    # past the table, the expansion: t_31 = 2.0395 (published), then towards the normal 1.96
+    assert t_quantile_975(31) == pytest.approx(2.0395, abs=2e-4) and t_quantile_975(31) < T_975[-1]
+    assert t_quantile_975(120) == pytest.approx(1.9799, abs=2e-4)
+    assert t_quantile_975(60) == pytest.approx(2.0003, abs=5e-4) and t_quantile_975(10_000) == pytest.approx(1.96, abs=1e-3)
+    with pytest.raises(ValueError):
+        t_quantile_975(0)
+
+
+def test_seed_interval_by_hand():
+    # per-seed differences +10, +5, 0 points (200 items each): mean 5, sd 5, half-width 4.3027 * 5 / sqrt(3)
+    pairs = [seed_pair(50, 30, 10, 110, seed=0), seed_pair(50, 20, 10, 120, seed=1), seed_pair(50, 10, 10, 130, seed=2)]
+    low, high = seed_interval(pairs)
+    half = 4.3027 * 5 / math.sqrt(3)
+    assert (low, high) == (pytest.approx(5 - half), pytest.approx(5 + half))
+    assert seed_interval(pairs[:1]) is None  # one seed: training noise is not measured
+
+
+def test_verdict_needs_the_seeds_to_agree():
+    assert verdict(2.5, 9.5, (-7.1, 19.1)) == "inconsistent over seeds"
+    assert verdict(3.0, 10.3, (2.0, 11.4)) == "better"
+    assert verdict(-9.0, -1.0, (-12.0, -0.5)) == "worse" and verdict(-9.0, -1.0, (-12.0, 3.0)) != "worse"
+    assert verdict(-1.0, 6.0, (1.0, 5.0)) == "no detectable difference"  # the item interval still decides first
+    assert verdict(2.5, 9.5) == "better"  # one seed: the item interval alone
+
+
+def test_three_seeds_that_disagree_are_not_a_win():
+    # pooled over items the difference clears 0, but the seeds swing from -2 to +14 points
+    pairs = [seed_pair(60, 30, 2, 108, seed=0), seed_pair(60, 12, 16, 112, seed=1), seed_pair(60, 20, 8, 112, seed=2)]
+    result = compare("c", "b", pairs)
+    assert result.low > 0 and result.seed_low < 0 < result.seed_high
+    assert result.verdict == "inconsistent over seeds"
+    single = compare("c", "b", pairs[:1])
+    assert single.verdict == "better" and single.seed_low is None
 
 
 # -- run folders ----------------------------------------------------------------------------------------

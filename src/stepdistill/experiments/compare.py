@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from .paired import AccuracyInterval, PairedComparison, SeedPair, accuracy_interval, compare, describe_verdict
+from .paired import (AccuracyInterval, PairedComparison, SeedPair, accuracy_interval, compare, describe_verdict,
+                     format_seed_interval)
 from .runs import RunScores, aligned, method_name
 
 # settings that never make two runs different configurations
@@ -137,11 +138,14 @@ def accuracy_table(comparison: Comparison) -> list[str]:
 
 def pairs_table(pairs: list[dict]) -> list[str]:
     """Markdown rows for paired comparisons (each a `PairedComparison.as_dict()`)."""
-    lines = ["| A | B | seeds | A - B (points) | 95% paired bootstrap | discordant (A only / B only) "
-             "| McNemar exact p | verdict (A vs B) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| A | B | seeds | A - B (points) | 95% paired bootstrap (test items) | 95% over seeds (t) "
+             "| discordant (A only / B only) | McNemar exact p | verdict (A vs B) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for pair in pairs:
         lines.append(f"| {pair['a']} | {pair['b']} | {pair['seeds']} | {pair['difference']:+.2f} "
-                     f"| [{pair['low']:+.2f}, {pair['high']:+.2f}] | {pair['only_a']} / {pair['only_b']} "
+                     f"| [{pair['low']:+.2f}, {pair['high']:+.2f}] "
+                     f"| {format_seed_interval(pair.get('seed_low'), pair.get('seed_high'))} "
+                     f"| {pair['only_a']} / {pair['only_b']} "
                      f"| {pair['p_value']:.3g} | {describe_verdict(pair['verdict'], pair['detectable'])} |")
     return lines
 

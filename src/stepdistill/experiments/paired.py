@@ -7,8 +7,15 @@ compared item by item (a paired design), which is far more sensitive than compar
 - Difference A - B: the mean over seeds of the per-seed paired difference in accuracy, with a 95% percentile
   bootstrap interval (items resampled with replacement within each seed, >= 10,000 resamples).
 - Exact McNemar test on the discordant items (A right and B wrong, or the reverse), pooled over seeds.
-- A verdict: "better" / "worse" only when the interval excludes 0; otherwise "no detectable difference"
-  together with the smallest difference this test set could detect (see `minimum_detectable_effect`).
+- Over seeds (two or more): a 95% Student t interval of the mean per-seed difference. The item bootstrap and
+  McNemar hold the trained models fixed, so they measure the test set's sampling noise only; how far the
+  difference moves from one training run to the next (data order, initialisation, which checkpoint validation
+  picks) shows only across seeds. Two arms whose training data differ by 2 of 180 rationales came out +6.0
+  points apart, [+2.5, +9.5] on test items, over 3 seeds (BENCHMARKS.md); the seed interval was [-7.1, +19.1].
+- A verdict: "better" / "worse" only when the item interval excludes 0 and, with several seeds, the seed
+  interval excludes it on the same side; "inconsistent over seeds" when only the item interval does;
+  otherwise "no detectable difference" together with the smallest difference this test set could detect
+  (see `minimum_detectable_effect`).
 
 Pure functions on lists of booleans (one per test item); reading run folders lives in runs.py.
 """
@@ -24,6 +31,10 @@ import numpy as np
 Z_95 = 1.959963984540054  # two-sided 95%: the 97.5th percentile of the standard normal
 Z_POWER_80 = 0.8416212335729143  # one-sided 80% power: the 80th percentile of the standard normal
 RESAMPLES = 10_000
+# Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom (t_0.975); beyond, see t_quantile_975.
+T_975 = (12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010, 2.1788,
+         2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687, 2.0639,
+         2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423)
 
 
 @dataclass
@@ -63,13 +74,15 @@ class PairedComparison:
     seeds: int
     items: int  # test items per seed
     difference: float  # A - B in accuracy points, mean over seeds
-    low: float  # 95% paired-bootstrap interval of the difference
+    low: float  # 95% paired-bootstrap interval of the difference (test items resampled, the runs held fixed)
     high: float
     only_a: int  # discordant items pooled over seeds: A right, B wrong
     only_b: int  # ... and B right, A wrong
     p_value: float  # exact two-sided McNemar on only_a vs only_b
-    verdict: str  # "better", "worse" (A relative to B) or "no detectable difference"
+    verdict: str  # "better", "worse" (A relative to B), "inconsistent over seeds" or "no detectable difference"
     detectable: float  # smallest difference (points) detectable at 80% power, see minimum_detectable_effect
+    seed_low: float | None = None  # 95% t interval over seeds of the per-seed difference; None for one seed
+    seed_high: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -165,12 +178,38 @@ def minimum_detectable_effect(pairs: list[SeedPair]) -> float:
     return 100 * (Z_95 + Z_POWER_80) * math.sqrt(variance) / len(pairs)
 
 
-def verdict(low: float, high: float) -> str:
+def t_quantile_975(degrees: int) -> float:
+    """Student's t at 0.975 (two-sided 95%): the table to 30 degrees of freedom, then the Cornish-Fisher
+    expansion around the normal quantile (it gives the table's 2.0423 at 30)."""
+    if degrees < 1:
+        raise ValueError("a t interval needs at least 1 degree of freedom (2 seeds)")
+    if degrees <= len(T_975):
+        return T_975[degrees - 1]
+    z = Z_95
+    return z + (z ** 3 + z) / (4 * degrees) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * degrees ** 2)
+
+
+def seed_interval(pairs: list[SeedPair]) -> tuple[float, float] | None:
+    """95% t interval (points) of the mean per-seed difference, each seed's pair of runs one draw of training;
+    None for a single seed, whose training noise cannot be measured."""
+    if len(pairs) < 2:
+        return None
+    differences = [100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs]
+    mean = sum(differences) / len(differences)
+    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
+    half = t_quantile_975(len(differences) - 1) * spread / math.sqrt(len(differences))
+    return mean - half, mean + half
+
+
+def verdict(low: float, high: float, over_seeds: tuple[float, float] | None = None) -> str:
+    """"better"/"worse" when the item interval excludes 0 and the seed interval (if any) agrees."""
     if low > 0:
-        return "better"
-    if high < 0:
-        return "worse"
-    return "no detectable difference"
+        side, holds = "better", over_seeds is None or over_seeds[0] > 0
+    elif high < 0:
+        side, holds = "worse", over_seeds is None or over_seeds[1] < 0
+    else:
+        return "no detectable difference"
+    return side if holds else "inconsistent over seeds"
 
 
 def compare(name_a: str, name_b: str, pairs: list[SeedPair], resamples: int = RESAMPLES) -> PairedComparison:
@@ -178,16 +217,26 @@ def compare(name_a: str, name_b: str, pairs: list[SeedPair], resamples: int = RE
     if not pairs:
         raise ValueError("compare needs at least one seed pair")
     difference, low, high = paired_bootstrap(pairs, resamples)
+    over_seeds = seed_interval(pairs)
     only_a = sum(pair.only_a for pair in pairs)
     only_b = sum(pair.only_b for pair in pairs)
     return PairedComparison(a=name_a, b=name_b, seeds=len(pairs), items=min(pair.items for pair in pairs),
                             difference=difference, low=low, high=high, only_a=only_a, only_b=only_b,
-                            p_value=mcnemar_exact(only_a, only_b), verdict=verdict(low, high),
-                            detectable=minimum_detectable_effect(pairs))
+                            p_value=mcnemar_exact(only_a, only_b), verdict=verdict(low, high, over_seeds),
+                            detectable=minimum_detectable_effect(pairs),
+                            seed_low=over_seeds[0] if over_seeds else None,
+                            seed_high=over_seeds[1] if over_seeds else None)
 
 
 def describe_verdict(outcome: str, detectable: float) -> str:
     """One phrase a reader can act on: the verdict, and what the test set could have seen."""
     if outcome == "no detectable difference":
         return f"no detectable difference (could detect ≥ {detectable:.1f} points)"
+    if outcome == "inconsistent over seeds":
+        return "inconsistent over seeds (the item interval excludes 0, the seed interval does not)"
     return outcome
+
+
+def format_seed_interval(low: float | None, high: float | None) -> str:
+    """'[low, high]' over seeds, or '-' for a single seed."""
+    return "-" if low is None else f"[{low:+.2f}, {high:+.2f}]"

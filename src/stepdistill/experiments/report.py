@@ -29,9 +29,12 @@ INTRODUCTION = ("Test accuracy (%) of the checkpoint chosen on validation accura
 PAIRED_EXPLANATION = ("Runs with the same task, student, fraction and seed answered the same test items, so methods "
                       "are compared item by item. A - B: mean over seeds of the per-seed difference in accuracy "
                       "points, with a 95% percentile bootstrap interval (10,000 resamples of test items within each "
-                      "seed). McNemar: exact two-sided binomial test on the discordant items pooled over seeds. "
-                      "\"better\"/\"worse\" only when the interval excludes 0; otherwise the smallest difference "
-                      "this test set detects with 80% power at the 5% level.")
+                      "seed; it holds the trained runs fixed). Over seeds: a 95% Student t interval of the per-seed "
+                      "differences, which also moves with training noise (two or more seeds). McNemar: exact "
+                      "two-sided binomial test on the discordant items pooled over seeds. \"better\"/\"worse\" only "
+                      "when the item interval excludes 0 and the seed interval agrees; \"inconsistent over seeds\" "
+                      "when only the item interval does; otherwise the smallest difference this test set detects "
+                      "with 80% power at the 5% level.")
 
 
 def group_label(row: dict) -> str:
