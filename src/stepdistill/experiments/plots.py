@@ -48,18 +48,22 @@ def accuracy_plot(series: dict[str, list[tuple[float, float, float, float]]], xl
 
 
 def differences_plot(pairs: list[dict], title: str, path: Path) -> Path:
-    """Each pair's difference A - B with its 95% paired-bootstrap interval, against the zero line."""
+    """Each pair's difference A - B with its 95% paired-bootstrap interval (bars) and, with several seeds, its 95%
+    interval over seeds (the wide pale band behind), against the zero line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(pairs) + 1.6), dpi=110)
     labels = [f"{pair['group']}\n{pair['a']} - {pair['b']}" for pair in pairs]
     for position, pair in enumerate(pairs):
         errors = [[max(0.0, pair["difference"] - pair["low"])], [max(0.0, pair["high"] - pair["difference"])]]
         color = {"better": "tab:green", "worse": "tab:red"}.get(pair["verdict"], "tab:gray")
+        if pair.get("seed_low") is not None:
+            ax.plot([pair["seed_low"], pair["seed_high"]], [position, position], color=color, alpha=0.25,
+                    linewidth=7, solid_capstyle="butt")
         ax.errorbar([pair["difference"]], [position], xerr=errors, marker="o", capsize=3, color=color)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(pairs)), labels, fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("difference in test accuracy (points), 95% paired bootstrap interval")
+    ax.set_xlabel("difference in test accuracy (points): 95% paired bootstrap (bars), over seeds (band)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, path)
