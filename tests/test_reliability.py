@@ -3,6 +3,7 @@ one-line errors instead of tracebacks. Everything fails before any training unle
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -270,3 +271,17 @@ def test_ctrl_c_in_train_says_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(train_module, "run_train", interrupted)
     assert main(["train", "--out", str(tmp_path)]) == 130
     assert "--resume" in capsys.readouterr().err
+
+
+# -- provenance: the code a run came from -----------------------------------------------------------------------
+def test_runs_record_the_source_commit_of_a_checkout(tmp_path):
+    from stepdistill.provenance import library_versions, source_commit
+
+    found = subprocess.run(["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"], capture_output=True,
+                           text=True)
+    if found.returncode:
+        pytest.skip("the tests are not in a git checkout")
+    head = found.stdout.strip()
+    assert source_commit().removesuffix("+dirty") == head
+    assert library_versions()["stepdistill_commit"] == source_commit()
+    assert source_commit(tmp_path) is None  # not a git checkout: nothing recorded, no error

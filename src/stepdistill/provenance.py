@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -16,9 +17,28 @@ def file_sha256(path: str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def source_commit(folder: str | Path = Path(__file__).parent) -> str | None:
+    """The git commit stepdistill's code was run from ("+dirty" when tracked files have changes), so two runs made
+    with the same version number but different code can be told apart; None outside a git checkout (an
+    installed wheel) or without git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
 def library_versions(*distributions: str) -> dict[str, str]:
-    """stepdistill's and Python's versions, and each named distribution's installed version."""
+    """stepdistill's and Python's versions (with the git commit of a source checkout), and each named
+    distribution's installed version."""
     found = {"stepdistill": __version__, "python": platform.python_version()}
+    commit = source_commit()
+    if commit:
+        found["stepdistill_commit"] = commit
     for name in distributions:
         try:
             found[name] = metadata.version(name)
