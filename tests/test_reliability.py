@@ -285,3 +285,26 @@ def test_runs_record_the_source_commit_of_a_checkout(tmp_path):
     assert source_commit().removesuffix("+dirty") == head
     assert library_versions()["stepdistill_commit"] == source_commit()
     assert source_commit(tmp_path) is None  # not a git checkout: nothing recorded, no error
+
+
+def test_source_commit_only_for_code_the_repository_tracks(tmp_path):
+    from stepdistill.provenance import source_commit
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    git("init", "-q")
+    (tmp_path / "README").write_text("a project\n")
+    git("add", "README")
+    git("commit", "-qm", "project")
+    package = tmp_path / ".venv" / "site-packages" / "stepdistill"  # an installed copy inside another repository
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    assert source_commit(package) is None  # the project's commit is not this code's
+    git("add", "-f", ".venv")
+    git("commit", "-qm", "code")
+    assert source_commit(package) == git("rev-parse", "HEAD")
+    (tmp_path / "README").write_text("changed elsewhere\n")
+    assert source_commit(package) == git("rev-parse", "HEAD")  # only the code's own changes make it dirty
+    (package / "__init__.py").write_text("x = 1\n")
+    assert source_commit(package) == git("rev-parse", "HEAD") + "+dirty"

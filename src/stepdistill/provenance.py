@@ -18,15 +18,17 @@ def file_sha256(path: str | Path) -> str:
 
 
 def source_commit(folder: str | Path = Path(__file__).parent) -> str | None:
-    """The git commit stepdistill's code was run from ("+dirty" when tracked files have changes), so two runs made
-    with the same version number but different code can be told apart; None outside a git checkout (an
-    installed wheel) or without git."""
+    """The git commit stepdistill's code was run from ("+dirty" when its tracked files have changes), so two runs
+    made with the same version number but different code can be told apart; None when the code is not tracked
+    by git (an installed wheel, even in a virtual environment inside some other project's repository) or
+    without git."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
     try:
+        git("ls-files", "--error-unmatch", "--", "__init__.py")  # fails unless this code itself is in the repository
         commit = git("rev-parse", "HEAD")
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "."))
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + ("+dirty" if dirty else "")
