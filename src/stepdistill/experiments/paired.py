@@ -23,6 +23,7 @@ Pure functions on lists of booleans (one per test item); reading run folders liv
 from __future__ import annotations
 
 import math
+import statistics
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 
@@ -195,9 +196,8 @@ def seed_interval(pairs: list[SeedPair]) -> tuple[float, float] | None:
     if len(pairs) < 2:
         return None
     differences = [100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs]
-    mean = sum(differences) / len(differences)
-    spread = math.sqrt(sum((d - mean) ** 2 for d in differences) / (len(differences) - 1))
-    half = t_quantile_975(len(differences) - 1) * spread / math.sqrt(len(differences))
+    mean = statistics.fmean(differences)
+    half = t_quantile_975(len(differences) - 1) * statistics.stdev(differences) / math.sqrt(len(differences))
     return mean - half, mean + half
 
 
