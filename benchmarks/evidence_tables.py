@@ -52,16 +52,23 @@ class Arm:
         label, _, rest = text.partition("=")
         sweep, method, *baseline = rest.split(":", 2)
         method, _, fraction = method.partition("@")
-        return cls(label, Path(sweep), method, float(fraction) if fraction else None, baseline[0] if baseline else None)
+        try:
+            share = float(fraction) if fraction else None
+        except ValueError:
+            raise SystemExit(f"--arm {text!r}: the fraction after @ must be a number, got {fraction!r}") from None
+        return cls(label, Path(sweep), method, share, baseline[0] if baseline else None)
 
     def load(self) -> "Arm":
         fraction = f"{self.fraction:g}" if self.fraction is not None else "*"
         folders = sorted((self.sweep / "runs").glob(f"*__{self.method}-*__f{fraction}__s*"))
+        if not folders:
+            raise SystemExit(f"{self.sweep / 'runs'}: no {self.method} runs"
+                             + (f" at fraction {self.fraction:g}" if self.fraction is not None else ""))
         fractions = {float(folder.name.rsplit("__f", 1)[1].split("__")[0]) for folder in folders}
         if len(fractions) > 1:
             raise SystemExit(f"{self.sweep}: {self.method} ran at fractions {sorted(fractions)}; name one, "
                              f"e.g. {self.method}@{min(fractions):g}")
-        self.fraction = fractions.pop() if fractions else self.fraction
+        self.fraction = fractions.pop()
         for folder in folders:
             seed = int(folder.name.rsplit("__s", 1)[1])
             scores = folder / "checkpoint_scores.jsonl"
