@@ -14,7 +14,9 @@ only), the validation-chosen checkpoint per seed with its paired difference, the
 arm, and the same pairs at the last checkpoint (a fixed budget, no selection) for runs whose
 checkpoint_scores.jsonl kept the test items (`test_right`). `--plot FILE` draws the pooled differences;
 `--by-operations` splits the pairs by the number of arithmetic operations in the gold equation (SVAMP's
-labels: one step or two). `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
+labels: one step or two); `--error-kinds` says what the wrong answers get wrong (other numbers of the question,
+operators, order: arithmetic.equation_error), pairs the arms on choosing the gold's numbers, and splits the
+pairs by whether the question holds a number the gold does not use. `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
 percentage is taken out ("dss, chat, 12.5%" and "dss, chat, 25%" are one line). Runs still training are
 listed as such. Analysis for issue 13, not part of the package.
 """
@@ -28,6 +30,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stepdistill.arithmetic import EQUATION_ERRORS, equation_error, numbers_in
 from stepdistill.experiments.compare import seed_pairs
 from stepdistill.experiments.paired import compare, format_seed_interval
 from stepdistill.experiments.plots import accuracy_plot, differences_plot
@@ -172,19 +175,60 @@ def operations(equation: str) -> int:
     return len(re.findall(r"(?<=\s)[-+*/](?=\s)", equation))
 
 
-def by_operations_table(pooled: list) -> list[str]:
-    """The pooled pairs again within the test items of each number of operations (gold from the predictions)."""
-    lines = ["| arm | baseline | operations | items | arm test % | baseline test % | difference | "
+def split_table(pooled: list, column: str, group_of) -> list[str]:
+    """The pooled pairs again within each group of test items, `group_of(prediction row)` naming the group
+    (the gold and the question come from the first run's predictions)."""
+    lines = [f"| arm | baseline | {column} | items | arm test % | baseline test % | difference | "
              "95% paired bootstrap | 95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, baseline, seeds, _ in pooled:
         first = arm.finished[seeds[0]].folder / "predictions_test.jsonl"
-        groups: dict[int, set[str]] = {}
+        groups: dict = {}
         for _, row in iter_jsonl(first):
-            groups.setdefault(operations(row["gold"]), set()).add(row["id"])
-        for count, items in sorted(groups.items()):
+            groups.setdefault(group_of(row), set()).add(row["id"])
+        for group, items in sorted(groups.items()):
             runs = [only_items(side.finished[seed], items) for side in (arm, baseline) for seed in seeds]
-            lines.append(f"| {arm.label} | {baseline.label} | {count} | {len(items)} | "
+            lines.append(f"| {arm.label} | {baseline.label} | {group} | {len(items)} | "
                          f"{paired_cells(arm, baseline, runs)} |")
+    return lines
+
+
+def has_distractor(row: dict) -> str:
+    """yes when the question holds a number its gold equation does not use (SVAMP's added quantities)."""
+    return "yes" if numbers_in(row["input"]) - numbers_in(row["gold"]) else "no"
+
+
+def error_kinds(run: RunScores) -> dict[str, str]:
+    """{test item: arithmetic.equation_error of the run's answer}."""
+    return {row["id"]: equation_error(row["prediction"], row["gold"], row["input"])
+            for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")}
+
+
+def error_kinds_table(arms: list[Arm]) -> list[str]:
+    """Each arm's test answers by what is wrong with them, % of answers, mean over its finished seeds."""
+    lines = ["| arm | seeds | " + " | ".join(EQUATION_ERRORS) + " |", "|---|---|" + "---|" * len(EQUATION_ERRORS)]
+    for arm in arms:
+        if not arm.finished:
+            continue
+        shares = {kind: [] for kind in EQUATION_ERRORS}
+        for run in arm.finished.values():
+            kinds = list(error_kinds(run).values())
+            for kind in EQUATION_ERRORS:
+                shares[kind].append(100 * kinds.count(kind) / len(kinds))
+        lines.append(f"| {arm.label} | {len(arm.finished)} | "
+                     + " | ".join(f"{statistics.fmean(shares[kind]):.1f}" for kind in EQUATION_ERRORS) + " |")
+    return lines
+
+
+def gold_numbers_table(pooled: list) -> list[str]:
+    """The pooled pairs again, scoring each answer on whether it computes with exactly the gold's numbers
+    (right, or wrong only in its operators or their order)."""
+    lines = ["| arm | baseline | seeds | arm: gold's numbers % | baseline % | difference | 95% paired bootstrap | "
+             "95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|"]
+    for arm, baseline, seeds, _ in pooled:
+        runs = [side.finished[seed] for side in (arm, baseline) for seed in seeds]
+        runs = [dataclasses.replace(run, correct={item: kind in ("right", "operators", "order")
+                                                  for item, kind in error_kinds(run).items()}) for run in runs]
+        lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {paired_cells(arm, baseline, runs)} |")
     return lines
 
 
@@ -229,6 +273,8 @@ def main() -> None:
     parser.add_argument("--title", default="SVAMP 25%, SmolLM2-135M: arm minus its baseline")
     parser.add_argument("--by-operations", action="store_true",
                         help="also split the pairs by the operations in the gold equation (SVAMP)")
+    parser.add_argument("--error-kinds", action="store_true",
+                        help="also say what the wrong answers get wrong, and pair the arms on the gold's numbers (SVAMP)")
     parser.add_argument("--fraction-plot", help="also draw test accuracy against the training fraction into this PNG")
     parser.add_argument("--fraction-title", default="SVAMP, SmolLM2-135M: accuracy vs data size (mean over seeds)")
     options = parser.parse_args()
@@ -247,7 +293,14 @@ def main() -> None:
         print(f"{title}:\n\n" + "\n".join(table) + "\n")
     if options.by_operations:
         print("By the number of operations in the gold equation (analysis only), paired as above:\n\n"
-              + "\n".join(by_operations_table(pooled)) + "\n")
+              + "\n".join(split_table(pooled, "operations", lambda row: operations(row["gold"]))) + "\n")
+    if options.error_kinds:
+        print("What the test answers get wrong (% of answers, mean over seeds; analysis only):\n\n"
+              + "\n".join(error_kinds_table(arms)) + "\n")
+        print("Answers that compute with exactly the gold's numbers (right, or wrong only in operators or order), "
+              "paired as above:\n\n" + "\n".join(gold_numbers_table(pooled)) + "\n")
+        print("By whether the question holds a number its gold equation does not use (a distractor), paired as "
+              "above:\n\n" + "\n".join(split_table(pooled, "distractor", has_distractor)) + "\n")
     if options.plot:
         pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]
         print(f"plot: {differences_plot(pairs, options.title, Path(options.plot))}")

@@ -1,8 +1,9 @@
-"""arithmetic.check_arithmetic: the `a op b = c` statements of a rationale, and the ones that are wrong."""
+"""arithmetic.check_arithmetic: the `a op b = c` statements of a rationale, and the ones that are wrong;
+arithmetic.equation_error: what is wrong with an equation answer."""
 
 import pytest
 
-from stepdistill.arithmetic import answer_value, check_arithmetic, numbers_in
+from stepdistill.arithmetic import EQUATION_ERRORS, answer_value, check_arithmetic, equation_error, numbers_in
 
 
 @pytest.mark.parametrize("text", [
@@ -87,3 +88,31 @@ def test_the_answer_of_a_gold_label_is_its_value():
     assert answer_value("1,250") == 1250.0
     assert answer_value("about 7 apples") == 7.0
     assert answer_value("none") is None
+
+
+QUESTION = ("Jack received 3 emails in the afternoon, 6 emails in the morning and some more in the evening. "
+            "If he received a total of 10 emails in the day, how many emails did jack receive in the evening?")
+GOLD = "( 10.0 - ( 6.0 + 3.0 ) )"
+
+
+@pytest.mark.parametrize("prediction, error", [
+    (GOLD, "right"),
+    ("( ( 10.0 - 6.0 ) - 3.0 )", "right"),              # another equation with the same value is right
+    ("( 10 - ( 6 + 3 ) )", "right"),                     # 10 and 10.0 are one number
+    ("", "not an equation"),
+    ("ten minus nine", "not an equation"),
+    ("( 10.0 - ( 6.0 + 4.0 ) )", "numbers not in the question"),
+    ("( 10.0 - 6.0 )", "other numbers of the question"),  # one number too few
+    ("( 10.0 - ( 6.0 + 6.0 ) )", "other numbers of the question"),  # 6 twice: numbers count as a multiset
+    ("( 10.0 + ( 6.0 + 3.0 ) )", "operators"),
+    ("( 10.0 - ( 6.0 - 3.0 ) )", "operators"),
+    ("( ( 6.0 + 3.0 ) - 10.0 )", "order"),
+])
+def test_equation_errors_name_the_first_difference(prediction, error):
+    assert error in EQUATION_ERRORS
+    assert equation_error(prediction, GOLD, QUESTION) == error
+
+
+def test_a_sign_is_not_an_operator():
+    assert equation_error("( -3.0 * 2.0 )", "( 3.0 - 2.0 )", "Take 3 and 2.") == "operators"
+    assert equation_error("( 2.0 - -3.0 )", "( 2.0 - 3.0 )", "Take 3 and 2.") == "order"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .scoring import EvalError, evaluate_arithmetic, last_number
+from .scoring import EvalError, equation_match, evaluate_arithmetic, last_number
 
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
 # the left side: numbers, operators, parentheses, spaces and `$` only, ending right before `=` / `is` / `equals`
@@ -90,6 +90,45 @@ class ArithmeticCheck:
                 return True
             known |= {abs(step.value), abs(float(_plain_numbers(step.written)))}
         return False
+
+
+EQUATION_ERRORS = ("right", "not an equation", "numbers not in the question", "other numbers of the question",
+                   "operators", "order")
+
+
+def equation_error(prediction: str | None, gold: str, question: str) -> str:
+    """What is wrong with an equation answer (SVAMP's labels, `( 10.0 - 6.0 )`), first difference first:
+    - "right": the same value as the gold equation;
+    - "not an equation": nothing that evaluates;
+    - "numbers not in the question": it computes with a number the question does not hold;
+    - "other numbers of the question": the question's numbers, but not the gold's (a distractor, one too few...);
+    - "operators": the gold's numbers with other operators;
+    - "order": the gold's numbers and operators in another order (`6 - 10` for `10 - 6`).
+    Numbers are compared as multisets of values, so `10` and `10.0` are one number."""
+    if equation_match(prediction, gold):
+        return "right"
+    try:
+        evaluate_arithmetic(_plain_numbers(prediction or ""))
+    except (EvalError, ZeroDivisionError, OverflowError):
+        return "not an equation"
+    numbers, gold_numbers = _operands(prediction), _operands(gold)
+    if numbers != gold_numbers:
+        return ("numbers not in the question" if not set(numbers) <= numbers_in(question)
+                else "other numbers of the question")
+    if _operators(prediction) != _operators(gold):
+        return "operators"
+    return "order"
+
+
+def _operands(equation: str) -> list[float]:
+    return sorted(float(number) for number in re.findall(r"\d+(?:\.\d+)?", _plain_numbers(equation)))
+
+
+def _operators(equation: str) -> list[str]:
+    """The binary operators: one after a number or `)`; a `-` anywhere else is a sign (`2 - -3`, `( -3 * 2 )`)."""
+    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/()]", _plain_numbers(equation))
+    return sorted(token for before, token in zip(tokens, tokens[1:])
+                  if token in "+-*/" and (before == ")" or before[0].isdigit()))
 
 
 def numbers_in(text: str) -> frozenset[float]:
