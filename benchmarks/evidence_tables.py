@@ -16,7 +16,8 @@ checkpoint_scores.jsonl kept the test items (`test_right`). `--plot FILE` draws 
 `--by-operations` splits the pairs by the number of arithmetic operations in the gold equation (SVAMP's
 labels: one step or two); `--error-kinds` says what the wrong answers get wrong (other numbers of the question,
 operators, order: arithmetic.equation_error), pairs the arms on choosing the gold's numbers, and splits the
-pairs by whether the question holds a number the gold does not use. `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
+pairs by whether the question holds a number the gold does not use. `--across "NAME=ARM;ARM"` pools several
+arms' pairs (each with its own baseline) into one comparison. `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
 percentage is taken out ("dss, chat, 12.5%" and "dss, chat, 25%" are one line). Runs still training are
 listed as such. Analysis for issue 13, not part of the package.
 """
@@ -32,10 +33,10 @@ from pathlib import Path
 
 from stepdistill.arithmetic import EQUATION_ERRORS, equation_error, numbers_in
 from stepdistill.experiments.compare import seed_pairs
-from stepdistill.experiments.paired import compare, format_seed_interval
+from stepdistill.experiments.paired import SeedPair, compare, format_seed_interval
 from stepdistill.experiments.plots import accuracy_plot, differences_plot
 from stepdistill.experiments.report import accuracy_summary
-from stepdistill.experiments.runs import RunScores
+from stepdistill.experiments.runs import RunScores, aligned
 from stepdistill.experiments.selection import last_checkpoint_correctness
 from stepdistill.jsonio import iter_jsonl, read_json
 
@@ -161,9 +162,11 @@ def last_checkpoint_table(pooled: list) -> list[str]:
 
 
 def paired_cells(arm: Arm, baseline: Arm, runs: list[RunScores]) -> str:
-    """`arm % | baseline % | difference | [items] | [seeds] | p` for runs listed as the arm's seeds, then the baseline's."""
+    """`arm % | baseline % | difference | [items] | [seeds] | p` for runs listed as the arm's seeds, then the
+    baseline's in the same order (paired by position: pooled arms repeat seed numbers)."""
     seeds = len(runs) // 2
-    pair = compare(arm.label, baseline.label, seed_pairs(runs[:seeds], runs[seeds:]))
+    pairs = [SeedPair(run.seed, *aligned(run, other)) for run, other in zip(runs[:seeds], runs[seeds:])]
+    pair = compare(arm.label, baseline.label, pairs)
     share = [100 * statistics.fmean(run.correct.values()) for run in runs]
     return (f"{statistics.fmean(share[:seeds]):.2f} | {statistics.fmean(share[seeds:]):.2f} | {pair.difference:+.2f} | "
             f"[{pair.low:+.2f}, {pair.high:+.2f}] | {format_seed_interval(pair.seed_low, pair.seed_high)} | "
@@ -189,6 +192,31 @@ def split_table(pooled: list, column: str, group_of) -> list[str]:
             runs = [only_items(side.finished[seed], items) for side in (arm, baseline) for seed in seeds]
             lines.append(f"| {arm.label} | {baseline.label} | {group} | {len(items)} | "
                          f"{paired_cells(arm, baseline, runs)} |")
+    return lines
+
+
+def across_arms_table(pooled: list, pools: list[str], group_of=None) -> list[str]:
+    """Each `NAME=ARM;ARM;...` of --across: the listed arms' pairs with their baselines taken together as one
+    set of seed pairs (runs of different recipes, each paired on the same test items with its own baseline),
+    within each group of test items when `group_of` is given."""
+    lines = ["| pooled | pairs | group | items | arm test % | baseline test % | difference | 95% paired bootstrap | "
+             "95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|---|"]
+    by_label = {arm.label: (arm, baseline, seeds) for arm, baseline, seeds, _ in pooled}
+    for pool in pools:
+        name, _, labels = pool.partition("=")
+        missing = [label for label in labels.split(";") if label.strip() not in by_label]
+        if missing:
+            raise SystemExit(f"--across {pool!r}: no finished pairs for {', '.join(missing)}")
+        members = [by_label[label.strip()] for label in labels.split(";")]
+        first = members[0][0].finished[members[0][2][0]].folder / "predictions_test.jsonl"
+        groups: dict = {}
+        for _, row in iter_jsonl(first):
+            groups.setdefault(group_of(row) if group_of else "all", set()).add(row["id"])
+        for group, items in sorted(groups.items()):
+            arm_runs = [only_items(arm.finished[seed], items) for arm, _, seeds in members for seed in seeds]
+            base_runs = [only_items(baseline.finished[seed], items) for _, baseline, seeds in members for seed in seeds]
+            lines.append(f"| {name} | {len(arm_runs)} | {group} | {len(items)} | "
+                         f"{paired_cells(members[0][0], members[0][1], arm_runs + base_runs)} |")
     return lines
 
 
@@ -275,6 +303,9 @@ def main() -> None:
                         help="also split the pairs by the operations in the gold equation (SVAMP)")
     parser.add_argument("--error-kinds", action="store_true",
                         help="also say what the wrong answers get wrong, and pair the arms on the gold's numbers (SVAMP)")
+    parser.add_argument("--across", action="append", default=[],
+                        help="NAME=ARM;ARM;...: also pool these arms' pairs with their baselines into one comparison "
+                             "(with --error-kinds, also split by distractor)")
     parser.add_argument("--fraction-plot", help="also draw test accuracy against the training fraction into this PNG")
     parser.add_argument("--fraction-title", default="SVAMP, SmolLM2-135M: accuracy vs data size (mean over seeds)")
     options = parser.parse_args()
@@ -301,6 +332,11 @@ def main() -> None:
               "paired as above:\n\n" + "\n".join(gold_numbers_table(pooled)) + "\n")
         print("By whether the question holds a number its gold equation does not use (a distractor), paired as "
               "above:\n\n" + "\n".join(split_table(pooled, "distractor", has_distractor)) + "\n")
+    if options.across:
+        print("Pairs of several arms taken together (each arm against its own baseline), paired as above:\n\n"
+              + "\n".join(across_arms_table(pooled, options.across)
+                          + (across_arms_table(pooled, options.across, has_distractor)[2:] if options.error_kinds
+                             else [])) + "\n")
     if options.plot:
         pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]
         print(f"plot: {differences_plot(pairs, options.title, Path(options.plot))}")
