@@ -179,16 +179,11 @@ def operations(equation: str) -> int:
 
 
 def split_table(pooled: list, column: str, group_of) -> list[str]:
-    """The pooled pairs again within each group of test items, `group_of(prediction row)` naming the group
-    (the gold and the question come from the first run's predictions)."""
+    """The pooled pairs again within each group of test items (item_groups)."""
     lines = [f"| arm | baseline | {column} | items | arm test % | baseline test % | difference | "
              "95% paired bootstrap | 95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|---|"]
     for arm, baseline, seeds, _ in pooled:
-        first = arm.finished[seeds[0]].folder / "predictions_test.jsonl"
-        groups: dict = {}
-        for _, row in iter_jsonl(first):
-            groups.setdefault(group_of(row), set()).add(row["id"])
-        for group, items in sorted(groups.items()):
+        for group, items in item_groups(arm.finished[seeds[0]], group_of):
             runs = [only_items(side.finished[seed], items) for side in (arm, baseline) for seed in seeds]
             lines.append(f"| {arm.label} | {baseline.label} | {group} | {len(items)} | "
                          f"{paired_cells(arm, baseline, runs)} |")
@@ -208,16 +203,22 @@ def across_arms_table(pooled: list, pools: list[str], group_of=None) -> list[str
         if missing:
             raise SystemExit(f"--across {pool!r}: no finished pairs for {', '.join(missing)}")
         members = [by_label[label.strip()] for label in labels.split(";")]
-        first = members[0][0].finished[members[0][2][0]].folder / "predictions_test.jsonl"
-        groups: dict = {}
-        for _, row in iter_jsonl(first):
-            groups.setdefault(group_of(row) if group_of else "all", set()).add(row["id"])
-        for group, items in sorted(groups.items()):
+        first_arm, _, first_seeds = members[0]
+        for group, items in item_groups(first_arm.finished[first_seeds[0]], group_of or (lambda row: "all")):
             arm_runs = [only_items(arm.finished[seed], items) for arm, _, seeds in members for seed in seeds]
             base_runs = [only_items(baseline.finished[seed], items) for _, baseline, seeds in members for seed in seeds]
             lines.append(f"| {name} | {len(arm_runs)} | {group} | {len(items)} | "
                          f"{paired_cells(members[0][0], members[0][1], arm_runs + base_runs)} |")
     return lines
+
+
+def item_groups(run: RunScores, group_of) -> list[tuple[object, set[str]]]:
+    """[(group, its test items)], `group_of(prediction row)` naming each item's group (the gold and the question
+    come from this run's predictions, the same in every run of the task)."""
+    groups: dict = {}
+    for _, row in iter_jsonl(run.folder / "predictions_test.jsonl"):
+        groups.setdefault(group_of(row), set()).add(row["id"])
+    return sorted(groups.items())
 
 
 def has_distractor(row: dict) -> str:
