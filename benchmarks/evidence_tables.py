@@ -192,8 +192,8 @@ def split_table(pooled: list, column: str, group_of) -> list[str]:
 
 def across_arms_table(pooled: list, pools: list[str], group_of=None) -> list[str]:
     """Each `NAME=ARM;ARM;...` of --across: the listed arms' pairs with their baselines taken together as one
-    set of seed pairs (runs of different recipes, each paired on the same test items with its own baseline),
-    within each group of test items when `group_of` is given."""
+    set of seed pairs (runs of different recipes, each paired on the same test items with its own baseline), on
+    all test items, then within each group of them when `group_of` is given."""
     lines = ["| pooled | pairs | group | items | arm test % | baseline test % | difference | 95% paired bootstrap | "
              "95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|---|"]
     by_label = {arm.label: (arm, baseline, seeds) for arm, baseline, seeds, _ in pooled}
@@ -204,7 +204,10 @@ def across_arms_table(pooled: list, pools: list[str], group_of=None) -> list[str
             raise SystemExit(f"--across {pool!r}: no finished pairs for {', '.join(missing)}")
         members = [by_label[label.strip()] for label in labels.split(";")]
         first_arm, _, first_seeds = members[0]
-        for group, items in item_groups(first_arm.finished[first_seeds[0]], group_of or (lambda row: "all")):
+        groups = item_groups(first_arm.finished[first_seeds[0]], lambda row: "all")
+        if group_of:
+            groups += item_groups(first_arm.finished[first_seeds[0]], group_of)
+        for group, items in groups:
             arm_runs = [only_items(arm.finished[seed], items) for arm, _, seeds in members for seed in seeds]
             base_runs = [only_items(baseline.finished[seed], items) for _, baseline, seeds in members for seed in seeds]
             lines.append(f"| {name} | {len(arm_runs)} | {group} | {len(items)} | "
@@ -335,9 +338,8 @@ def main() -> None:
               "above:\n\n" + "\n".join(split_table(pooled, "distractor", has_distractor)) + "\n")
     if options.across:
         print("Pairs of several arms taken together (each arm against its own baseline), paired as above:\n\n"
-              + "\n".join(across_arms_table(pooled, options.across)
-                          + (across_arms_table(pooled, options.across, has_distractor)[2:] if options.error_kinds
-                             else [])) + "\n")
+              + "\n".join(across_arms_table(pooled, options.across, has_distractor if options.error_kinds else None))
+              + "\n")
     if options.plot:
         pairs = [{**pair.as_dict(), "group": f"{len(seeds)} seeds"} for _, _, seeds, pair in pooled]
         print(f"plot: {differences_plot(pairs, options.title, Path(options.plot))}")
