@@ -237,18 +237,30 @@ def error_kinds(run: RunScores) -> dict[str, str]:
 
 def error_kinds_table(arms: list[Arm]) -> list[str]:
     """Each arm's test answers by what is wrong with them, % of answers, mean over its finished seeds."""
-    lines = ["| arm | seeds | " + " | ".join(EQUATION_ERRORS) + " |", "|---|---|" + "---|" * len(EQUATION_ERRORS)]
+    lines = ["| arm | seeds | " + " | ".join(EQUATION_ERRORS) + " | uses a distractor (% of the questions with one) |",
+             "|---|---|" + "---|" * (len(EQUATION_ERRORS) + 1)]
     for arm in arms:
         if not arm.finished:
             continue
         shares = {kind: [] for kind in EQUATION_ERRORS}
+        distracted = []
         for run in arm.finished.values():
             kinds = list(error_kinds(run).values())
             for kind in EQUATION_ERRORS:
                 shares[kind].append(100 * kinds.count(kind) / len(kinds))
+            distracted.append(distractor_use(run))
         lines.append(f"| {arm.label} | {len(arm.finished)} | "
-                     + " | ".join(f"{statistics.fmean(shares[kind]):.1f}" for kind in EQUATION_ERRORS) + " |")
+                     + " | ".join(f"{statistics.fmean(shares[kind]):.1f}" for kind in EQUATION_ERRORS)
+                     + f" | {statistics.fmean(distracted):.1f} |")
     return lines
+
+
+def distractor_use(run: RunScores) -> float:
+    """% of the questions holding a distractor number whose answer computes with one."""
+    rows = [row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl") if has_distractor(row) == "yes"]
+    used = [bool(numbers_in(row["prediction"] or "") & (numbers_in(row["input"]) - numbers_in(row["gold"])))
+            for row in rows]
+    return 100 * sum(used) / len(used)
 
 
 def gold_numbers_table(pooled: list) -> list[str]:
