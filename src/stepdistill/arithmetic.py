@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .scoring import EvalError, equation_match, evaluate_arithmetic, last_number
+from .scoring import EvalError, arithmetic_tokens, equation_match, evaluate_arithmetic, last_number
 
 NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
 # the left side: numbers, operators, parentheses, spaces and `$` only, ending right before `=` / `is` / `equals`
@@ -111,24 +111,24 @@ def equation_error(prediction: str | None, gold: str, question: str) -> str:
         evaluate_arithmetic(_plain_numbers(prediction or ""))
     except (EvalError, ZeroDivisionError, OverflowError):
         return "not an equation"
-    numbers, gold_numbers = _operands(prediction), _operands(gold)
-    if numbers != gold_numbers:
+    tokens, gold_tokens = (arithmetic_tokens(_plain_numbers(text)) for text in (prediction, gold))
+    numbers = _operands(tokens)
+    if numbers != _operands(gold_tokens):
         return ("numbers not in the question" if not set(numbers) <= numbers_in(question)
                 else "other numbers of the question")
-    if _operators(prediction) != _operators(gold):
+    if _operators(tokens) != _operators(gold_tokens):
         return "operators"
     return "order"
 
 
-def _operands(equation: str) -> list[float]:
-    return sorted(float(number) for number in re.findall(r"\d+(?:\.\d+)?", _plain_numbers(equation)))
+def _operands(tokens: list[str]) -> list[float]:
+    return sorted(float(token) for token in tokens if token not in "+-*/()")
 
 
-def _operators(equation: str) -> list[str]:
+def _operators(tokens: list[str]) -> list[str]:
     """The binary operators: one after a number or `)`; a `-` anywhere else is a sign (`2 - -3`, `( -3 * 2 )`)."""
-    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/()]", _plain_numbers(equation))
     return sorted(token for before, token in zip(tokens, tokens[1:])
-                  if token in "+-*/" and (before == ")" or before[0].isdigit()))
+                  if token in "+-*/" and before not in "+-*/(")
 
 
 def numbers_in(text: str) -> frozenset[float]:

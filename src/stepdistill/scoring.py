@@ -32,7 +32,8 @@ def normalize_label(text: str | None) -> str:
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d*)?|\.\d+)|(.))")
 
 
-def _tokenize(text: str) -> list[str]:
+def arithmetic_tokens(text: str) -> list[str]:
+    """Numbers, `+ - * / ( )`, in order; EvalError on any other character."""
     tokens = []
     for number, other in _TOKEN.findall(text):
         if number:
@@ -115,7 +116,7 @@ def evaluate_arithmetic(text: str) -> float:
     """Value of an arithmetic expression, or EvalError. Never runs code."""
     if len(text) > MAX_EXPRESSION_CHARS:
         raise EvalError(f"longer than {MAX_EXPRESSION_CHARS} characters")
-    tokens = _tokenize(text)
+    tokens = arithmetic_tokens(text)
     if not tokens:
         raise EvalError("empty expression")
     parser = _Parser(tokens)
