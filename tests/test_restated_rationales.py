@@ -1,0 +1,34 @@
+"""benchmarks/restated_rationales.py: the teacher-free rationales of the distractor test (issue 13) name the
+gold's quantities and nothing else of the answer."""
+
+import importlib.util
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "restated_rationales.py"
+spec = importlib.util.spec_from_file_location("restated_rationales", SCRIPT)
+restated = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(restated)
+
+
+def test_a_distractor_sentence_is_left_out_and_the_needed_numbers_named_in_question_order():
+    question = ("Josh had 4 marbles in his collection. He lost 16 marbles and found 8 new ones.\n"
+                "How many more marbles did he lose than those he found?")
+    assert restated.restated_rationale(question, "( 16.0 - 8.0 )") == \
+        "He lost 16 marbles and found 8 new ones. The question needs 16 and 8."
+
+
+def test_three_numbers_are_listed_and_the_body_gets_its_full_stop():
+    question = "There were 106 dollars. There were 26 dollars left. If she spent 49 dollars\nHow much?"
+    assert restated.restated_rationale(question, "( ( 106.0 - 26.0 ) - 49.0 )") == (
+        "There were 106 dollars. There were 26 dollars left. If she spent 49 dollars. "
+        "The question needs 106, 26 and 49.")
+
+
+def test_numbers_are_written_as_the_question_writes_them_and_never_twice():
+    assert restated.needed_numbers("He had 1,200 cards and 3 boxes, then 3 more", "( 1200.0 / 3.0 )") == ["1,200", "3"]
+
+
+def test_no_operation_or_result_is_stated():
+    rationale = restated.restated_rationale("Luke scored 84 points in 2 rounds.\nHow many per round?",
+                                            "( 84.0 / 2.0 )")
+    assert "42" not in rationale and "/" not in rationale
