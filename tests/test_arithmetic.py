@@ -58,6 +58,12 @@ def test_statements_must_compute_with_the_questions_numbers():
     assert numbers_in("It costs $1,200.50, or 3 payments of 400.") == {1200.5, 3.0, 400.0}
 
 
+def test_a_comma_between_numbers_is_not_a_thousands_separator():
+    # a student wrote "56,67": numbers_in raised ValueError on it, stopping an analysis of model output
+    assert numbers_in("He said 56,67 and then 1,000,000 or 1,2345.") == {56.0, 67.0, 1_000_000.0, 1.0, 2345.0}
+    assert check_arithmetic("So 2,3 + 4 = 56,67 and 5 + 6 = 11.").slips == ()
+
+
 @pytest.mark.parametrize("rationale", [
     "Jake has 3 - 2 = 1 more peach.",
     "The waiter had 12 - 15 = -3 customers. Then -3 + 14 = 11.",     # a negative result carried on

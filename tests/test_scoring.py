@@ -80,6 +80,7 @@ def test_label_normalisation_and_exact_match():
 
 def test_numeric_match_and_accuracy():
     assert numeric_match("The total is 1,200 apples.", "1200")
+    assert numeric_match("Either 56,67", "67")  # not 5667: a comma separates thousands only before three digits
     assert numeric_match("42.0", "42")
     assert not numeric_match("no number", "42")
     assert accuracy([True, False, True, True]) == 75.0

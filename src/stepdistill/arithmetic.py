@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .scoring import EvalError, arithmetic_tokens, equation_match, evaluate_arithmetic, last_number
+from .scoring import WRITTEN_NUMBER, EvalError, arithmetic_tokens, equation_match, evaluate_arithmetic, last_number
 
-NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
+NUMBER = r"-?" + WRITTEN_NUMBER
 # the left side: numbers, operators, parentheses, spaces and `$` only, ending right before `=` / `is` / `equals`
 STATEMENT = re.compile(r"(?P<left>[\d.,$()+\-*/ ]*\d[\d.,$()+\-*/ ]*?)\s*(?:=|\bis\b|\bequals\b)\s*\$?(?P<right>"
                        + NUMBER + r")(?![\d,]*\.?\d)")
@@ -132,8 +132,8 @@ def _operators(tokens: list[str]) -> list[str]:
 
 
 def numbers_in(text: str) -> frozenset[float]:
-    """Every number written in `text` (`1,000` is 1000)."""
-    return frozenset(float(_plain_numbers(number)) for number in re.findall(r"\d[\d,]*(?:\.\d+)?(?<!,)", text or ""))
+    """Every number written in `text` (`1,000` is 1000; `56,67` is 56 and 67)."""
+    return frozenset(float(number.replace(",", "")) for number in re.findall(WRITTEN_NUMBER, text or ""))
 
 
 def check_arithmetic(text: str) -> ArithmeticCheck:

@@ -139,7 +139,9 @@ def equation_match(prediction: str | None, gold: str | None) -> bool:
         return False
 
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# a number as text writes it: `1,200.50`; a comma counts only before three digits, so `56,67` is two numbers
+WRITTEN_NUMBER = r"(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?"
+_NUMBER = re.compile(r"-?" + WRITTEN_NUMBER + r"|-?\.\d+")
 
 
 def last_number(text: str | None) -> float | None:
