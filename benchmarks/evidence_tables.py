@@ -135,17 +135,27 @@ def pooled_table(pooled: list) -> list[str]:
 
 
 def selection_table(arms: list[Arm]) -> list[str]:
-    """Test accuracy of the validation-chosen checkpoint against the best and the last one (never used to choose)."""
-    lines = ["| arm | seeds | chosen on valid | oracle (best on test) | last | selection cost |", "|---|---|---|---|---|---|"]
+    """Test accuracy of the validation-chosen checkpoint against the best and the last one (never used to choose),
+    and of the checkpoint validation would choose if a tie went to the later one (training keeps the earlier)."""
+    lines = ["| arm | seeds | chosen on valid | ties to the later | oracle (best on test) | last | selection cost |",
+             "|---|---|---|---|---|---|---|"]
     for arm in arms:
         seeds = [seed for seed in arm.finished if arm.checkpoints.get(seed)]
         if not seeds:
             continue
         chosen = mean_test(arm, seeds)
+        later = statistics.fmean(latest_best(arm.checkpoints[seed])["test_accuracy"] for seed in seeds)
         oracle = statistics.fmean(max(row["test_accuracy"] for row in arm.checkpoints[seed]) for seed in seeds)
         last = statistics.fmean(arm.checkpoints[seed][-1]["test_accuracy"] for seed in seeds)
-        lines.append(f"| {arm.label} | {len(seeds)} | {chosen:.2f} | {oracle:.2f} | {last:.2f} | {oracle - chosen:.2f} |")
+        lines.append(f"| {arm.label} | {len(seeds)} | {chosen:.2f} | {later:.2f} | {oracle:.2f} | {last:.2f} | "
+                     f"{oracle - chosen:.2f} |")
     return lines
+
+
+def latest_best(checkpoints: list[dict]) -> dict:
+    """The last of the checkpoints with the best validation accuracy."""
+    best = max(row["valid_accuracy"] for row in checkpoints)
+    return [row for row in checkpoints if row["valid_accuracy"] == best][-1]
 
 
 def last_checkpoint_table(pooled: list) -> list[str]:
