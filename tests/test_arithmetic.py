@@ -58,6 +58,23 @@ def test_statements_must_compute_with_the_questions_numbers():
     assert numbers_in("It costs $1,200.50, or 3 payments of 400.") == {1200.5, 3.0, 400.0}
 
 
+def test_degenerate_completions_are_read_in_one_pass():
+    # a counting list or a long digit run with no `=` after it: the backtracking pattern took 28 s on 1,000
+    # digits and grows with the cube of the length (hours here); the possessive one reads each in well under 1 s
+    for text in ("1" * 3000, ", ".join(map(str, range(1, 700))), "2 + " * 700 + "2"):
+        assert check_arithmetic(text).statements == 0
+    assert check_arithmetic("7 " * 1000 + "+ 5 = 12.").statements == 0  # `7 7 ... + 5` does not evaluate
+
+
+def test_a_result_too_large_for_a_float_is_a_slip_not_a_match():
+    check = check_arithmetic("3 * 4 = 1" + "0" * 309 + ".")
+    assert check.statements == 1 and not check.consistent
+
+
+def test_an_answer_the_scorer_cannot_read_is_not_an_equation():
+    assert equation_error("( 1,000 + 2.0 )", "( 1000.0 + 2.0 )", "1,000 and 2") == "not an equation"
+
+
 def test_a_comma_between_numbers_is_not_a_thousands_separator():
     # a student wrote "56,67": numbers_in raised ValueError on it, stopping an analysis of model output
     assert numbers_in("He said 56,67 and then 1,000,000 or 1,2345.") == {56.0, 67.0, 1_000_000.0, 1.0, 2345.0}

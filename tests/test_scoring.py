@@ -45,6 +45,9 @@ def test_evaluator_bounds_size_and_depth():
         evaluate_arithmetic("(" * (MAX_NESTING + 1) + "1" + ")" * (MAX_NESTING + 1))
     with pytest.raises(EvalError, match="nested"):
         evaluate_arithmetic("-" * 200 + "1")
+    with pytest.raises(EvalError, match="nested"):  # a `+` sign recursed without counting
+        evaluate_arithmetic("+" * 200 + "1")
+    assert evaluate_arithmetic("-+-1") == 1.0
     assert evaluate_arithmetic("(" * MAX_NESTING + "1" + ")" * MAX_NESTING) == 1.0
 
 

@@ -82,15 +82,12 @@ class _Parser:
         return value
 
     def unary(self) -> float:
-        if self.peek() == "-":
-            self.take()
+        if self.peek() in ("-", "+"):  # each sign is a level of recursion, so it counts as nesting
+            sign = -1.0 if self.take() == "-" else 1.0
             self._enter()
-            value = -self.unary()
+            value = sign * self.unary()
             self.depth -= 1
             return value
-        if self.peek() == "+":
-            self.take()
-            return self.unary()
         return self.atom()
 
     def atom(self) -> float:
