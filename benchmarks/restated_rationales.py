@@ -1,6 +1,7 @@
 """Teacher-free SVAMP rationales that only pick the quantities: a test of why dss gains on distractor questions.
 
     PYTHONPATH=src .venv/bin/python benchmarks/restated_rationales.py runs/rationales/svamp-restated
+    PYTHONPATH=src .venv/bin/python benchmarks/restated_rationales.py --all-numbers runs/rationales/svamp-restated-all
     stepdistill train --task svamp --method dss --rationales runs/rationales/svamp-restated ...
 
 The dss student's gain over standard finetuning sits on test questions holding a number their gold equation
@@ -10,6 +11,9 @@ made only of that choice, from the gold equation (no teacher): the question's se
 the gold uses, then "The question needs 84 and 2." It states no
 operation and no result. If dss trained on these gains on distractor questions as the released PaLM rationales
 do, the hypothesis holds; if it does no better than standard finetuning there, the gain comes from elsewhere.
+`--all-numbers` writes the control: every sentence with a number, then "The question gives 84, 2 and 5." (every
+number, distractors included), the same kind of text with the choice taken out. If the control gains as
+much, what helps is a second task on the question's own words, not the choice.
 
 The folder is in `stepdistill extract`'s layout (rationales.jsonl + manifest.json, every row kept), so
 `train --rationales` reads it as it reads a teacher's. Analysis for issue 13, not part of the package.
@@ -17,9 +21,9 @@ The folder is in `stepdistill extract`'s layout (rationales.jsonl + manifest.jso
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
-import sys
 from pathlib import Path
 
 from stepdistill.arithmetic import numbers_in
@@ -33,43 +37,47 @@ def sentences(question: str) -> list[str]:
     return [part.strip() for part in re.split(r"(?<=[.?!])\s+|\n+", question) if part.strip()]
 
 
-def needed_numbers(question: str, gold: str) -> list[str]:
-    """The numbers of the question that the gold equation uses, as the question writes them, in its order."""
-    wanted = numbers_in(gold)
+def written_numbers(question: str, values: frozenset[float]) -> list[str]:
+    """The question's numbers with one of these values, as the question writes them, in its order, once each."""
     seen: list[str] = []
     for written in NUMBER.findall(question):
-        if numbers_in(written) <= wanted and written not in seen:
+        if numbers_in(written) <= values and written not in seen:
             seen.append(written)
     return seen
 
 
-def restated_rationale(question: str, gold: str) -> str:
-    """The question's sentences that hold a needed number, then the needed numbers named."""
-    numbers = needed_numbers(question, gold)
-    wanted = numbers_in(gold)
+def restated_rationale(question: str, gold: str, all_numbers: bool = False) -> str:
+    """The question's sentences that hold a needed number, then the needed numbers named; with all_numbers
+    (the control), every sentence with a number, then every number."""
+    wanted = numbers_in(question) if all_numbers else numbers_in(gold)
+    numbers = written_numbers(question, wanted)
     parts = [part for part in sentences(question) if numbers_in(part) & wanted]
     named = " and ".join([", ".join(numbers[:-1]), numbers[-1]] if len(numbers) > 2 else numbers)
     facts = " ".join(part if part.endswith((".", "?", "!")) else part + "." for part in parts)
-    return f"{facts} The question needs {named}." if numbers else facts
+    verb = "gives" if all_numbers else "needs"
+    return f"{facts} The question {verb} {named}." if numbers else facts
 
 
 def main() -> None:
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    out = Path(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out", help="the folder to write (rationales.jsonl + manifest.json)")
+    parser.add_argument("--all-numbers", action="store_true", help="the control: every number, no choice")
+    args = parser.parse_args()
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     examples = get_task("svamp").load("train", with_teacher=False)
-    rows = [{"id": ex.id, "input": ex.input, "label": ex.label, "rationale": restated_rationale(ex.input, ex.label),
+    rows = [{"id": ex.id, "input": ex.input, "label": ex.label,
+             "rationale": restated_rationale(ex.input, ex.label, args.all_numbers),
              "teacher_label": ex.label, "completion": None, "reasoning": None, "parse_error": None,
              "correct": True, "kept": True, "sample": 0, "request_error": None} for ex in examples]
     with open(out / "rationales.jsonl", "w") as stream:
         stream.writelines(json.dumps(row) + "\n" for row in rows)
+    what = "every number of the question" if args.all_numbers else "the quantities the gold equation uses"
     manifest = {"stage": "extract", "task": "svamp", "split": "train", "teacher": "none",
-                "model": "restated quantities from the gold equation (benchmarks/restated_rationales.py)",
+                "model": f"restated: {what} (benchmarks/restated_rationales.py)",
                 "keep": "all", "inputs": len(rows), "rows": len(rows), "parsed": len(rows), "kept": len(rows)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    named = sum(" needs " in row["rationale"] for row in rows)
-    print(f"{out}: {len(rows)} rationales, {named} name the needed numbers; first three:")
+    print(f"{out}: {len(rows)} rationales naming {what}; first three:")
     for row in rows[:3]:
         print(f"  {row['input']!r}\n    -> {row['rationale']}")
 

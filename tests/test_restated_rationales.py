@@ -25,10 +25,19 @@ def test_three_numbers_are_listed_and_the_body_gets_its_full_stop():
 
 
 def test_numbers_are_written_as_the_question_writes_them_and_never_twice():
-    assert restated.needed_numbers("He had 1,200 cards and 3 boxes, then 3 more", "( 1200.0 / 3.0 )") == ["1,200", "3"]
+    assert restated.written_numbers("He had 1,200 cards and 3 boxes, then 3 more", frozenset({1200.0, 3.0})) == \
+        ["1,200", "3"]
 
 
 def test_no_operation_or_result_is_stated():
     rationale = restated.restated_rationale("Luke scored 84 points in 2 rounds.\nHow many per round?",
                                             "( 84.0 / 2.0 )")
     assert "42" not in rationale and "/" not in rationale
+
+
+def test_the_control_names_every_number_and_keeps_every_sentence_with_one():
+    question = ("Josh had 4 marbles in his collection. He lost 16 marbles and found 8 new ones.\n"
+                "How many more marbles did he lose than those he found?")
+    assert restated.restated_rationale(question, "( 16.0 - 8.0 )", all_numbers=True) == (
+        "Josh had 4 marbles in his collection. He lost 16 marbles and found 8 new ones. "
+        "The question gives 4, 16 and 8.")
