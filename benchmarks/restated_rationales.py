@@ -2,6 +2,7 @@
 
     PYTHONPATH=src .venv/bin/python benchmarks/restated_rationales.py runs/rationales/svamp-restated
     PYTHONPATH=src .venv/bin/python benchmarks/restated_rationales.py --all-numbers runs/rationales/svamp-restated-all
+    PYTHONPATH=src .venv/bin/python benchmarks/restated_rationales.py --copy runs/rationales/svamp-copy
     stepdistill train --task svamp --method dss --rationales runs/rationales/svamp-restated ...
 
 The dss student's gain over standard finetuning sits on test questions holding a number their gold equation
@@ -13,7 +14,9 @@ operation and no result. If dss trained on these gains on distractor questions a
 do, the hypothesis holds; if it does no better than standard finetuning there, the gain comes from elsewhere.
 `--all-numbers` writes the control: every sentence with a number, then "The question gives 84, 2 and 5." (every
 number, distractors included), the same kind of text with the choice taken out. If the control gains as
-much, what helps is a second task on the question's own words, not the choice.
+much, what helps is a second task on the question's own words, not the choice. `--copy` is the floor of that
+ladder: the rationale is the question itself, word for word, so the second task carries nothing the input does
+not; if it gains too, the rationale's content does not matter for this student.
 
 The folder is in `stepdistill extract`'s layout (rationales.jsonl + manifest.json, every row kept), so
 `train --rationales` reads it as it reads a teacher's. Analysis for issue 13, not part of the package.
@@ -58,26 +61,39 @@ def restated_rationale(question: str, gold: str, all_numbers: bool = False) -> s
     return f"{facts} The question {verb} {named}." if numbers else facts
 
 
+def rationale_for(question: str, gold: str, mode: str) -> str:
+    """The rationale of one mode: "needed" (the test), "all" (its control) or "copy" (the question itself)."""
+    if mode == "copy":
+        return question
+    return restated_rationale(question, gold, all_numbers=mode == "all")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out", help="the folder to write (rationales.jsonl + manifest.json)")
-    parser.add_argument("--all-numbers", action="store_true", help="the control: every number, no choice")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--all-numbers", dest="mode", action="store_const", const="all",
+                       help="the control: every number, no choice")
+    modes.add_argument("--copy", dest="mode", action="store_const", const="copy",
+                       help="the floor: the question itself as the rationale")
+    parser.set_defaults(mode="needed")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     examples = get_task("svamp").load("train", with_teacher=False)
     rows = [{"id": ex.id, "input": ex.input, "label": ex.label,
-             "rationale": restated_rationale(ex.input, ex.label, args.all_numbers),
+             "rationale": rationale_for(ex.input, ex.label, args.mode),
              "teacher_label": ex.label, "completion": None, "reasoning": None, "parse_error": None,
              "correct": True, "kept": True, "sample": 0, "request_error": None} for ex in examples]
     with open(out / "rationales.jsonl", "w") as stream:
         stream.writelines(json.dumps(row) + "\n" for row in rows)
-    what = "every number of the question" if args.all_numbers else "the quantities the gold equation uses"
+    what = {"needed": "the quantities the gold equation uses", "all": "every number of the question",
+            "copy": "the question itself, word for word"}[args.mode]
     manifest = {"stage": "extract", "task": "svamp", "split": "train", "teacher": "none",
                 "model": f"restated: {what} (benchmarks/restated_rationales.py)",
                 "keep": "all", "inputs": len(rows), "rows": len(rows), "parsed": len(rows), "kept": len(rows)}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"{out}: {len(rows)} rationales naming {what}; first three:")
+    print(f"{out}: {len(rows)} rationales: {what}; first three:")
     for row in rows[:3]:
         print(f"  {row['input']!r}\n    -> {row['rationale']}")
 

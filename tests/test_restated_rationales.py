@@ -41,3 +41,11 @@ def test_the_control_names_every_number_and_keeps_every_sentence_with_one():
     assert restated.restated_rationale(question, "( 16.0 - 8.0 )", all_numbers=True) == (
         "Josh had 4 marbles in his collection. He lost 16 marbles and found 8 new ones. "
         "The question gives 4, 16 and 8.")
+
+
+def test_the_copy_floor_is_the_question_word_for_word_and_the_other_modes_are_the_restatements():
+    question = "Josh had 4 marbles. He lost 16 marbles and found 8.\nHow many more did he lose than he found?"
+    gold = "( 16.0 - 8.0 )"
+    assert restated.rationale_for(question, gold, "copy") == question
+    assert restated.rationale_for(question, gold, "needed") == restated.restated_rationale(question, gold)
+    assert restated.rationale_for(question, gold, "all") == restated.restated_rationale(question, gold, True)
