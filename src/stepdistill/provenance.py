@@ -1,4 +1,5 @@
-"""What every output folder records about where it came from: hashes of the files read, library versions."""
+"""What every output folder records about where it came from: hashes of the files read, library versions, and the
+hardware a training ran on."""
 
 from __future__ import annotations
 
@@ -47,3 +48,29 @@ def library_versions(*distributions: str) -> dict[str, str]:
         except metadata.PackageNotFoundError:
             found[name] = "not installed"
     return found
+
+
+def hardware() -> dict:
+    """The machine a training ran on: bf16 arithmetic takes different kernels on different CPUs (AVX2, AVX-512,
+    AMX) and GPUs, so the same code, settings and seed can score differently on another machine (seen here: 3
+    points of SVAMP test accuracy at the first checkpoint). Comparing runs from two machines needs to know it."""
+    import torch  # here, not at the top: extraction records provenance without needing torch
+
+    return {
+        "machine": platform.machine(),
+        "cpu": cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+        "gpus": [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())],
+    }
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -19,7 +19,7 @@ from transformers import TrainingArguments
 from ..deploy.template import training_chat_template
 from ..errors import DataError
 from ..jsonio import write_json, write_jsonl
-from ..provenance import library_versions
+from ..provenance import hardware, library_versions
 from ..tasks import get_task
 from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
@@ -86,7 +86,7 @@ def run_train(settings: TrainSettings) -> dict:
         "protocol": f"{task.protocol}; {selection_protocol(settings)}", "select_on": settings.selection_labels,
         "fraction": settings.fraction, "seed": settings.seed, "alpha": settings.effective_alpha,
         **data_record(task, settings, data_report, dataset, len(valid)),
-        "versions": library_versions(*TRAINING_LIBRARIES),
+        "versions": library_versions(*TRAINING_LIBRARIES), "hardware": hardware(),
         "resumed_from_step": resumed_from,
         **progress_record(trainer, result, dataset, student.is_seq2seq, train_seconds, started),
         "best_step": best_step, "best_valid_accuracy": trainer.state.best_metric, **scores,
