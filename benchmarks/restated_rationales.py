@@ -61,8 +61,17 @@ def restated_rationale(question: str, gold: str, all_numbers: bool = False) -> s
     return f"{facts} The question {verb} {named}." if numbers else facts
 
 
+MODES = {  # mode -> what its rationales hold (the manifest and the printout say it)
+    "needed": "the quantities the gold equation uses",  # the test
+    "all": "every number of the question",  # its control
+    "copy": "the question itself, word for word",  # the floor
+}
+
+
 def rationale_for(question: str, gold: str, mode: str) -> str:
-    """The rationale of one mode: "needed" (the test), "all" (its control) or "copy" (the question itself)."""
+    """The rationale of one of MODES."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
     if mode == "copy":
         return question
     return restated_rationale(question, gold, all_numbers=mode == "all")
@@ -87,8 +96,7 @@ def main() -> None:
              "correct": True, "kept": True, "sample": 0, "request_error": None} for ex in examples]
     with open(out / "rationales.jsonl", "w") as stream:
         stream.writelines(json.dumps(row) + "\n" for row in rows)
-    what = {"needed": "the quantities the gold equation uses", "all": "every number of the question",
-            "copy": "the question itself, word for word"}[args.mode]
+    what = MODES[args.mode]
     manifest = {"stage": "extract", "task": "svamp", "split": "train", "teacher": "none",
                 "model": f"restated: {what} (benchmarks/restated_rationales.py)",
                 "keep": "all", "inputs": len(rows), "rows": len(rows), "parsed": len(rows), "kept": len(rows)}

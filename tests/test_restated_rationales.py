@@ -49,3 +49,9 @@ def test_the_copy_floor_is_the_question_word_for_word_and_the_other_modes_are_th
     assert restated.rationale_for(question, gold, "copy") == question
     assert restated.rationale_for(question, gold, "needed") == restated.restated_rationale(question, gold)
     assert restated.rationale_for(question, gold, "all") == restated.restated_rationale(question, gold, True)
+
+
+def test_an_unknown_mode_is_refused_not_read_as_the_needed_quantities():
+    import pytest
+    with pytest.raises(ValueError, match="unknown mode 'every'"):
+        restated.rationale_for("He had 4 apples.", "( 4.0 )", "every")
