@@ -4,6 +4,8 @@ gold's quantities and nothing else of the answer."""
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "restated_rationales.py"
 spec = importlib.util.spec_from_file_location("restated_rationales", SCRIPT)
 restated = importlib.util.module_from_spec(spec)
@@ -52,6 +54,5 @@ def test_the_copy_floor_is_the_question_word_for_word_and_the_other_modes_are_th
 
 
 def test_an_unknown_mode_is_refused_not_read_as_the_needed_quantities():
-    import pytest
     with pytest.raises(ValueError, match="unknown mode 'every'"):
         restated.rationale_for("He had 4 apples.", "( 4.0 )", "every")
