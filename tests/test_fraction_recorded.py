@@ -1,0 +1,40 @@
+"""benchmarks/fraction_recorded.py: the per-seed results it plots pair up, and give the intervals the README and
+BENCHMARKS.md quote (issue 13)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fraction_recorded.py"
+spec = importlib.util.spec_from_file_location("fraction_recorded", SCRIPT)
+recorded = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = recorded  # dataclasses look their module up there
+spec.loader.exec_module(recorded)
+
+
+def gaps(row):
+    return [dss - standard for dss, standard in zip(row.dss, row.standard)]
+
+
+def test_every_recorded_row_has_one_dss_run_per_standard_run():
+    for row in recorded.RECORDED:
+        assert len(row.dss) == len(row.standard) >= 2, row.source
+
+
+def test_the_chat_recipe_at_25_percent_gives_the_quoted_interval_over_its_7_seeds():
+    row = next(row for row in recorded.RECORDED if row.fraction == 0.25)
+    mean, low, high = recorded.mean_interval(gaps(row))
+    assert (round(mean, 2), round(low, 2), round(high, 2)) == (2.5, -2.19, 7.19)
+
+
+def test_one_seed_has_no_interval_and_two_seeds_use_students_t_with_one_degree_of_freedom():
+    assert recorded.mean_interval([3.0]) == (3.0, 3.0, 3.0)
+    mean, low, high = recorded.mean_interval([1.0, 3.0])
+    assert mean == 2.0 and high - mean == pytest.approx(12.706, abs=1e-3)
+
+
+def test_the_plot_is_written(tmp_path):
+    path = recorded.draw(recorded.RECORDED, tmp_path / "fraction.png")
+    assert path.stat().st_size > 10_000
