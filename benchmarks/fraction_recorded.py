@@ -14,12 +14,11 @@ issue 13, not part of the package.
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepdistill.experiments.paired import t_quantile_975
+from stepdistill.experiments.paired import t_interval
 
 
 @dataclass(frozen=True)
@@ -29,6 +28,15 @@ class Recorded:
     source: str  # the BENCHMARKS.md section the numbers come from
     standard: tuple[float, ...]  # test % per seed, chosen on validation
     dss: tuple[float, ...]  # the same seeds, same machine
+
+    def __post_init__(self):
+        if len(self.standard) != len(self.dss):
+            raise ValueError(f"{self.source}: {len(self.standard)} standard seeds against {len(self.dss)} dss seeds")
+
+    @property
+    def gaps(self) -> list[float]:
+        """dss - standard per seed (points)."""
+        return [dss - standard for dss, standard in zip(self.dss, self.standard)]
 
 
 CHAT = "chat template, 12 epochs, valid every 2"
@@ -49,10 +57,8 @@ RECORDED = (
 def mean_interval(values: list[float]) -> tuple[float, float, float]:
     """Mean and its 95% t interval over seeds (the mean itself for a single seed)."""
     mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, mean, mean
-    half = t_quantile_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
-    return mean, mean - half, mean + half
+    low, high = t_interval(values) or (mean, mean)
+    return mean, low, high
 
 
 def draw(records: tuple[Recorded, ...], path: Path) -> Path:
@@ -72,7 +78,7 @@ def draw(records: tuple[Recorded, ...], path: Path) -> Path:
             left.errorbar(xs, means, yerr=errors, marker=marker, capsize=3, color=color,
                           linestyle="-" if recipe == CHAT else ":", label=f"{method}, {recipe}")
         for x, row in zip(xs, rows):
-            gaps = [dss - standard for dss, standard in zip(row.dss, row.standard)]
+            gaps = row.gaps
             mean, low, high = mean_interval(gaps)
             right.scatter([x] * len(gaps), gaps, color="gray", alpha=0.5, s=14)
             right.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], marker=marker, capsize=4, color="black")
@@ -101,10 +107,8 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="the PNG to write")
     options = parser.parse_args()
     for row in RECORDED:
-        if len(row.standard) != len(row.dss):
-            raise SystemExit(f"{row.source}: {len(row.standard)} standard seeds against {len(row.dss)} dss seeds")
         if row.dss:
-            gaps = [dss - standard for dss, standard in zip(row.dss, row.standard)]
+            gaps = row.gaps
             mean, low, high = mean_interval(gaps)
             print(f"{row.fraction:g} {row.recipe}: standard {statistics.fmean(row.standard):.2f}, "
                   f"dss {statistics.fmean(row.dss):.2f}, dss - standard {mean:+.2f} [{low:+.2f}, {high:+.2f}] "

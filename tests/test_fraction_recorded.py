@@ -14,10 +14,6 @@ sys.modules[spec.name] = recorded  # dataclasses look their module up there
 spec.loader.exec_module(recorded)
 
 
-def gaps(row):
-    return [dss - standard for dss, standard in zip(row.dss, row.standard)]
-
-
 def test_every_recorded_row_has_one_dss_run_per_standard_run():
     for row in recorded.RECORDED:
         assert len(row.dss) == len(row.standard) >= 2, row.source
@@ -25,14 +21,19 @@ def test_every_recorded_row_has_one_dss_run_per_standard_run():
 
 def test_the_chat_recipe_at_25_percent_gives_the_quoted_interval_over_its_7_seeds():
     row = next(row for row in recorded.RECORDED if row.fraction == 0.25)
-    mean, low, high = recorded.mean_interval(gaps(row))
+    mean, low, high = recorded.mean_interval(row.gaps)
     assert (round(mean, 2), round(low, 2), round(high, 2)) == (2.5, -2.19, 7.19)
 
 
 def test_the_chat_recipe_at_12_5_percent_gives_the_quoted_difference_over_its_seeds():
     row = next(row for row in recorded.RECORDED if row.fraction == 0.125)
-    mean, low, high = recorded.mean_interval(gaps(row))
+    mean, low, high = recorded.mean_interval(row.gaps)
     assert (round(mean, 2), round(low, 2), round(high, 2)) == (-0.36, -4.68, 3.96)
+
+
+def test_a_row_with_unpaired_seeds_is_refused_naming_its_source():
+    with pytest.raises(ValueError, match="somewhere: 2 standard seeds against 1 dss seeds"):
+        recorded.Recorded(0.5, recorded.CHAT, "somewhere", standard=(30.0, 31.0), dss=(32.0,))
 
 
 def test_one_seed_has_no_interval_and_two_seeds_use_students_t_with_one_degree_of_freedom():

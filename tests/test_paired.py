@@ -12,8 +12,8 @@ from stepdistill.cli import main
 from stepdistill.errors import DataError
 from stepdistill.experiments.compare import compare_folders
 from stepdistill.experiments.paired import (T_975, SeedPair, compare, mcnemar_exact, minimum_detectable_effect,
-                                            normal_paired_interval, paired_bootstrap, seed_interval, t_quantile_975,
-                                            verdict, wilson_interval)
+                                            normal_paired_interval, paired_bootstrap, seed_interval, t_interval,
+                                            t_quantile_975, verdict, wilson_interval)
 from stepdistill.experiments.report import summarize, training_rationales, write_report
 from stepdistill.experiments.runs import student_name, task_name
 from stepdistill.experiments.selection import last_checkpoint_correctness
@@ -114,6 +114,8 @@ def test_seed_interval_by_hand():
     half = 4.3027 * 5 / math.sqrt(3)
     assert (low, high) == (pytest.approx(5 - half), pytest.approx(5 + half))
     assert seed_interval(pairs[:1]) is None  # one seed: training noise is not measured
+    assert t_interval([10.0, 5.0, 0.0]) == (pytest.approx(5 - half), pytest.approx(5 + half))
+    assert t_interval([10.0]) is None
 
 
 def test_verdict_needs_the_seeds_to_agree():

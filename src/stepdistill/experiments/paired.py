@@ -190,15 +190,19 @@ def t_quantile_975(degrees: int) -> float:
     return z + (z ** 3 + z) / (4 * degrees) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * degrees ** 2)
 
 
+def t_interval(values: list[float]) -> tuple[float, float] | None:
+    """95% t interval of the mean of independent draws; None for a single draw, whose spread cannot be measured."""
+    if len(values) < 2:
+        return None
+    mean = statistics.fmean(values)
+    half = t_quantile_975(len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
 def seed_interval(pairs: list[SeedPair]) -> tuple[float, float] | None:
     """95% t interval (points) of the mean per-seed difference, each seed's pair of runs one draw of training;
     None for a single seed, whose training noise cannot be measured."""
-    if len(pairs) < 2:
-        return None
-    differences = [100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs]
-    mean = statistics.fmean(differences)
-    half = t_quantile_975(len(differences) - 1) * statistics.stdev(differences) / math.sqrt(len(differences))
-    return mean - half, mean + half
+    return t_interval([100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs])
 
 
 def verdict(low: float, high: float, over_seeds: tuple[float, float] | None = None) -> str:
