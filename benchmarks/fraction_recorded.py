@@ -113,7 +113,12 @@ def main() -> None:
             print(f"{row.fraction:g} {row.recipe}: standard {statistics.fmean(row.standard):.2f}, "
                   f"dss {statistics.fmean(row.dss):.2f}, dss - standard {mean:+.2f} [{low:+.2f}, {high:+.2f}] "
                   f"over {len(gaps)} seeds")
-    print(f"plot: {draw(RECORDED, Path(options.out))}")
+    out = Path(options.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        print(f"plot: {draw(RECORDED, out)}")
+    except OSError as error:
+        raise SystemExit(f"fraction_recorded.py: cannot write {out}: {error.strerror}") from None
 
 
 if __name__ == "__main__":

@@ -45,3 +45,13 @@ def test_one_seed_has_no_interval_and_two_seeds_use_students_t_with_one_degree_o
 def test_the_plot_is_written(tmp_path):
     path = recorded.draw(recorded.RECORDED, tmp_path / "fraction.png")
     assert path.stat().st_size > 10_000
+
+
+def test_the_plot_goes_into_a_new_folder_and_an_unwritable_place_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["fraction_recorded.py", "--out", str(tmp_path / "new" / "fraction.png")])
+    recorded.main()
+    assert (tmp_path / "new" / "fraction.png").stat().st_size > 10_000
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setattr(sys, "argv", ["fraction_recorded.py", "--out", str(tmp_path / "file" / "fraction.png")])
+    with pytest.raises(SystemExit, match=r"cannot write .*file/fraction.png"):
+        recorded.main()
