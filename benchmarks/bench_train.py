@@ -1,6 +1,7 @@
 """What a training step costs per method, on one optimised path, with a stock Hugging Face step as reference.
 
     .venv/bin/python benchmarks/bench_train.py [--student smollm2] [--batch 8] [--repeats 7] [--attn auto] [--chat]
+        [--fp32] [--only standard dss]
 
 All steps run the same B SVAMP examples (those with a rationale) through the project's own path: the
 Encoder and collator of student/features.py, the per-task loss of student/loss.py, bf16 autocast, fused
@@ -13,7 +14,10 @@ AdamW (the Trainer's default with torch >= 2.8):
 - hf: the same 2B rows right-padded, `model(..., labels=...).loss` (a stock finetuning step: full-vocabulary
   logits at every position), as a reference;
 - with --chat, also standard (chat) and dss (chat): the same rows in the student's chat template
-  (`train --input-format chat`), to show what the format costs per step.
+  (`train --input-format chat`), to show what the format costs per step;
+- with --fp32, also standard (fp32) and dss (fp32): the same steps without bf16 autocast, to show what bf16
+  buys on this CPU (on one without bf16 instructions, emulated bf16 costs many times fp32's time);
+- --only METHOD ...: time just these steps (the bf16 ones can take minutes each where bf16 is emulated).
 Steps alternate (standard, dss, pooled, hf, standard, ...) so drift of the machine hits all; medians of
 --repeats after a warm-up. Tokens = input + target tokens without padding. Useful FLOPs count the same
 work for every step that trains the same rows (6 x non-embedding parameters x tokens, attention, the
@@ -31,6 +35,7 @@ import torch
 
 METHODS = ("standard", "dss", "pooled", "hf")
 CHAT = ("standard (chat)", "dss (chat)")
+FP32 = ("standard (fp32)", "dss (fp32)")
 
 
 def matmul_peak(repeats: int, size: int = 2048) -> float:
@@ -119,6 +124,8 @@ def main() -> None:
     parser.add_argument("--max-source-len", type=int, default=256)
     parser.add_argument("--max-target-len", type=int, default=192)
     parser.add_argument("--chat", action="store_true", help="also time standard and dss in the chat input format")
+    parser.add_argument("--fp32", action="store_true", help="also time standard and dss without bf16 autocast")
+    parser.add_argument("--only", nargs="+", choices=METHODS, help="time only these steps (and their fp32/chat twins)")
     args = parser.parse_args()
 
     student = load_student(args.student)
@@ -133,19 +140,25 @@ def main() -> None:
         in_chat = workloads(student, examples, args.max_source_len, args.max_target_len, chat)
         work |= {name: in_chat[name.removesuffix(" (chat)")] for name in CHAT}
         names = METHODS + CHAT
+    if args.fp32:
+        work |= {name: work[name.removesuffix(" (fp32)")] for name in FP32}
+        names = names + FP32
+    if args.only:
+        names = tuple(name for name in names if name.split(" (")[0] in args.only)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-6, fused=True)
 
     def loss_of(method: str) -> torch.Tensor:
         batch = work[method].batches
         if method == "hf":
             return model(**batch).loss
+        method = method.removesuffix(" (fp32)")
         if method == "pooled":
             return task_loss(model, batch["label"], student.is_seq2seq)
         return two_task_loss(model, batch, student.is_seq2seq, 0.5 if method.startswith("dss") else 1.0)[0]
 
     def step(method: str) -> float:
         start = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not method.endswith("(fp32)")):
             loss = loss_of(method)
         loss.backward()
         optimizer.step()
@@ -158,11 +171,12 @@ def main() -> None:
     for _ in range(args.repeats):
         for method in names:
             times[method].append(step(method))
-    peak = matmul_peak(args.repeats)
+    # the peak's 4096-wide bf16 products take minutes each where bf16 is emulated: --only skips it
+    peak = None if args.only else matmul_peak(args.repeats)
     report(args, student, attention, work, times, peak)
 
 
-def report(args, student, attention: str, work: dict[str, Workload], times: dict, peak: float) -> None:
+def report(args, student, attention: str, work: dict[str, Workload], times: dict, peak: float | None) -> None:
     names = tuple(times)
     median = {method: statistics.median(values) for method, values in times.items()}
     counted = {method: useful_flops(student.model, work[method].rows, student.is_seq2seq) for method in names}
@@ -178,7 +192,14 @@ def report(args, student, attention: str, work: dict[str, Workload], times: dict
         tokens, flops = counted[method]
         print(f"| {method} | {len(work[method].rows)} | {tokens} | {work[method].padded} | {median[method]:.3f} "
               f"| {args.batch / median[method]:.2f} | {tokens_per_s[method]:.0f} | {flops / median[method] / 1e9:.1f} G "
-              f"| {100 * flops / median[method] / peak:.1f}% |")
+              f"| {f'{100 * flops / median[method] / peak:.1f}%' if peak else 'not measured'} |")
+    twins = [name for name in ("standard", "dss") if name in median and f"{name} (fp32)" in median]
+    if twins:
+        print("\nbf16 autocast / fp32 time per step: "
+              + ", ".join(f"{name} {median[name] / median[f'{name} (fp32)']:.2f}x" for name in twins))
+    if not {"standard", "dss", "pooled", "hf"} <= set(names):
+        print("all times (s): " + "; ".join(f"{m} {[round(x, 3) for x in times[m]]}" for m in names))
+        return
     cost_ratio = median["dss"] / median["standard"]  # same examples per step: cost per example
     token_ratio = counted["dss"][0] / counted["standard"][0]
     print(f"\nheadline: dss cost per example / standard cost per example = {cost_ratio:.2f}x, "

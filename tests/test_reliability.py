@@ -2,16 +2,22 @@
 one-line errors instead of tracebacks. Everything fails before any training unless said otherwise."""
 
 import json
+import platform
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
+from stepdistill import provenance
 from stepdistill.cli import main
+from stepdistill.experiments.demo import bf16_is_fast
 from stepdistill.errors import DataError
 from stepdistill.experiments.sweep import run_sweep
 from stepdistill.jsonio import iter_jsonl, read_json
+from stepdistill.provenance import cpu_bf16_instructions
+from stepdistill.student.guards import warn_slow_bf16
 from stepdistill.student.resume import SETTINGS_FILE, checkpoint_problem
 from stepdistill.student.settings import TrainSettings
 from stepdistill.student.train import evaluation_interval, load_data, run_train
@@ -155,6 +161,32 @@ def test_a_small_validation_split_is_warned_about(tmp_path, capsys):
     task = write_jsonl_task(tmp_path / "task", splits=("train",), n=12)  # 10% held out: 1 example
     load_data(TrainSettings(task=f"jsonl:{task}", student="tiny-llama", out=str(tmp_path / "out"), **TINY))
     assert "only 1 validation examples: checkpoint selection" in capsys.readouterr().err
+
+
+def cpuinfo_flags() -> set[str] | None:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    line = next((line for line in text.splitlines() if line.startswith("flags")), None)
+    return set(line.split(":", 1)[1].split()) if line else None
+
+
+def test_bf16_instructions_are_read_as_the_kernel_lists_them():
+    found, flags = cpu_bf16_instructions(), cpuinfo_flags()
+    if platform.machine() != "x86_64" or flags is None:
+        pytest.skip("the check reads x86 flags from /proc/cpuinfo")
+    assert found == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@pytest.mark.parametrize("bf16, instructions, warned", [(True, False, True), (True, True, False),
+                                                         (True, None, False), (False, False, False)])
+def test_bf16_without_bf16_instructions_is_warned_about_and_kept(monkeypatch, capsys, bf16, instructions, warned):
+    monkeypatch.setattr(provenance, "cpu_bf16_instructions", lambda: instructions)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    warn_slow_bf16(bf16)
+    assert ("bf16 on a CPU without bf16 instructions" in capsys.readouterr().err) == warned
+    assert bf16_is_fast() == (instructions is not False)  # what `make demo` trains in
 
 
 # -- 1 and 6: sweeps ------------------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ def test_run_folder_and_record(tiny_run, data_dir):
     gpus = [torch.cuda.get_device_name(index) for index in range(torch.cuda.device_count())]
     assert run["hardware"]["torch_threads"] == torch.get_num_threads() and run["hardware"]["gpus"] == gpus
     assert run["hardware"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability() != ""
+    assert run["hardware"]["cpu_bf16_instructions"] in (True, False, None)
     assert any(str(data_dir / "svamp" / "svamp_train.json") == k for k in run["data_hashes"])
     logged = [h for h in run["log_history"] if "loss" in h]
     assert logged and all("label_loss" in h and "rationale_loss" in h for h in logged)

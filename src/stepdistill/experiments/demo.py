@@ -55,7 +55,7 @@ def run_demo(settings: DemoSettings) -> Path:
         # keyed by the task's name as runs record it; measured on the training inputs the teacher answered
         "teacher_accuracy": {manifest["task"]: manifest["teacher_accuracy"]} if manifest.get("teacher_accuracy") else {},
         "train": {"rationales": str(out / "rationales"), "epochs": settings.epochs, "batch_size": 8, "lr": 1e-4,
-                  "warmup": 0.05, "bf16": True, "max_source_len": 128, "max_target_len": 96,
+                  "warmup": 0.05, "bf16": bf16_is_fast(), "max_source_len": 128, "max_target_len": 96,
                   "label_max_new_tokens": 12, "eval_batch_size": 40, "save_total_limit": 1},
     }
     sweep_dir = out / "sweep"
@@ -73,3 +73,13 @@ def run_demo(settings: DemoSettings) -> Path:
     answer_through_server(sweep_dir)
     print(f"demo finished in {(time.time() - started) / 60:.1f} min; report: {paths['html']}", flush=True)
     return paths["html"]
+
+
+def bf16_is_fast() -> bool:
+    """bf16 autocast where the hardware multiplies bf16 (a GPU; a CPU with AVX512-BF16 or AMX; one torch cannot
+    probe, as before), fp32 elsewhere: on an AVX2-only CPU emulated bf16 made the demo's steps many times slower."""
+    import torch
+
+    from ..provenance import cpu_bf16_instructions
+
+    return torch.cuda.is_available() or cpu_bf16_instructions() is not False

@@ -69,7 +69,8 @@ class TrainSettings:
                                                    "(the activations of a long-rationale batch), more compute")
     lora: bool = option(False, "train LoRA adapters (peft) instead of all weights; merged into the saved model")
     lora_r: int = option(16, "LoRA rank")
-    bf16: bool = option(False, "bf16 autocast (on a modern CPU about 1.7x faster than fp32)")
+    bf16: bool = option(False, "bf16 autocast (about 1.7x faster than fp32 on a CPU with bf16 instructions, "
+                               "several times slower on one without, e.g. AVX2 only)")
     resume: bool = option(False, "continue a run killed mid-way from its last checkpoint")
     overwrite: bool = option(False, "replace a finished run in --out (its run.json, model/ and checkpoints)")
     logging_steps: int = option(10, "log both loss parts every N steps")

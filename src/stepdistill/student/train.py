@@ -25,8 +25,8 @@ from ..tasks.base import Example, Task
 from .data import DataReport, TrainingExample, training_examples
 from .dataset import build_dataset, count_tokens, data_hashes, truncation_record, write_rationale_sample
 from .features import Encoder, TwoTaskCollator
-from .guards import (check_input_format, check_rationales, check_student, check_test_split, warn_small_validation,
-                     with_input_format)
+from .guards import (check_input_format, check_rationales, check_student, check_test_split, warn_slow_bf16,
+                     warn_small_validation, with_input_format)
 from .infer import score_predictions
 from .memory import limit_allocator_growth, release_free_memory
 from .models import Student, load_student, set_attention
@@ -45,6 +45,7 @@ def run_train(settings: TrainSettings) -> dict:
     check_student(settings.student)
     prompts = check_input_format(settings.input_format, settings.student)
     settings = with_input_format(settings, prompts)  # auto resolved: what settings.json and run.json keep
+    warn_slow_bf16(settings.bf16)
     limit_allocator_growth()  # memory.py: without it a SmolLM2 run's RSS grew far past its tensors
     out = prepare_run_folder(settings)
     task, train_examples, data_report, valid = load_data(settings)
