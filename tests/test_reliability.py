@@ -12,11 +12,10 @@ import torch
 
 from stepdistill import provenance
 from stepdistill.cli import main
-from stepdistill.experiments.demo import bf16_is_fast
 from stepdistill.errors import DataError
 from stepdistill.experiments.sweep import run_sweep
 from stepdistill.jsonio import iter_jsonl, read_json
-from stepdistill.provenance import cpu_bf16_instructions
+from stepdistill.provenance import bf16_is_emulated, cpu_bf16_instructions
 from stepdistill.student.guards import warn_slow_bf16
 from stepdistill.student.resume import SETTINGS_FILE, checkpoint_problem
 from stepdistill.student.settings import TrainSettings
@@ -186,7 +185,7 @@ def test_bf16_without_bf16_instructions_is_warned_about_and_kept(monkeypatch, ca
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     warn_slow_bf16(bf16)
     assert ("bf16 on a CPU without bf16 instructions" in capsys.readouterr().err) == warned
-    assert bf16_is_fast() == (instructions is not False)  # what `make demo` trains in
+    assert bf16_is_emulated() == (instructions is False)  # `make demo` trains in fp32 where this holds
 
 
 # -- 1 and 6: sweeps ------------------------------------------------------------------------------------------

@@ -81,6 +81,13 @@ def cpu_bf16_instructions() -> bool | None:
     return any(probe() for probe in probes)
 
 
+def bf16_is_emulated() -> bool:
+    """True where training runs on a CPU (no GPU) that torch says has no bf16 instructions."""
+    import torch
+
+    return not torch.cuda.is_available() and cpu_bf16_instructions() is False
+
+
 def cpu_model() -> str:
     """The CPU's model name from /proc/cpuinfo (Linux), else what platform knows."""
     try:

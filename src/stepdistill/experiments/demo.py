@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from ..cliargs import option
+from ..provenance import bf16_is_emulated
 
 
 @dataclass
@@ -54,8 +55,9 @@ def run_demo(settings: DemoSettings) -> Path:
         "students": ["smollm2"], "seeds": [0],
         # keyed by the task's name as runs record it; measured on the training inputs the teacher answered
         "teacher_accuracy": {manifest["task"]: manifest["teacher_accuracy"]} if manifest.get("teacher_accuracy") else {},
+        # fp32 where bf16 would be emulated (an AVX2-only CPU: several times slower; BENCHMARKS)
         "train": {"rationales": str(out / "rationales"), "epochs": settings.epochs, "batch_size": 8, "lr": 1e-4,
-                  "warmup": 0.05, "bf16": bf16_is_fast(), "max_source_len": 128, "max_target_len": 96,
+                  "warmup": 0.05, "bf16": not bf16_is_emulated(), "max_source_len": 128, "max_target_len": 96,
                   "label_max_new_tokens": 12, "eval_batch_size": 40, "save_total_limit": 1},
     }
     sweep_dir = out / "sweep"
@@ -74,12 +76,3 @@ def run_demo(settings: DemoSettings) -> Path:
     print(f"demo finished in {(time.time() - started) / 60:.1f} min; report: {paths['html']}", flush=True)
     return paths["html"]
 
-
-def bf16_is_fast() -> bool:
-    """bf16 autocast where the hardware multiplies bf16 (a GPU; a CPU with AVX512-BF16 or AMX; one torch cannot
-    probe, as before), fp32 elsewhere: on an AVX2-only CPU emulated bf16 made the demo's steps many times slower."""
-    import torch
-
-    from ..provenance import cpu_bf16_instructions
-
-    return torch.cuda.is_available() or cpu_bf16_instructions() is not False

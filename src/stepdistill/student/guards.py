@@ -72,14 +72,13 @@ def warn_slow_bf16(bf16: bool) -> None:
     the first step rather than let a one-hour run take a day. The setting is the user's, so it is kept."""
     import torch
 
-    from ..provenance import cpu_bf16_instructions
+    from ..provenance import bf16_is_emulated
 
-    if bf16 and not torch.cuda.is_available() and cpu_bf16_instructions() is False:
+    if bf16 and bf16_is_emulated():
         print(f"warning: bf16 on a CPU without bf16 instructions (torch capability "
               f"{torch.backends.cpu.get_cpu_capability()}, no AVX512-BF16 or AMX): every bf16 matrix multiply is "
               "emulated, and a training step takes several times as long as in fp32 (7.9x measured for SmolLM2); "
-              "train without --bf16 "
-              "(bf16: false in a sweep config) on this machine", file=sys.stderr)
+              "train without --bf16 (bf16: false in a sweep config) on this machine", file=sys.stderr)
 
 
 def check_student(spec: str) -> None:
