@@ -197,21 +197,21 @@ def report(args, student, attention: str, work: dict[str, Workload], times: dict
     if twins:
         print("\nbf16 autocast / fp32 time per step: "
               + ", ".join(f"{name} {median[name] / median[f'{name} (fp32)']:.2f}x" for name in twins))
-    if not {"standard", "dss", "pooled", "hf"} <= set(names):
-        print("all times (s): " + "; ".join(f"{m} {[round(x, 3) for x in times[m]]}" for m in names))
-        return
-    cost_ratio = median["dss"] / median["standard"]  # same examples per step: cost per example
-    token_ratio = counted["dss"][0] / counted["standard"][0]
-    print(f"\nheadline: dss cost per example / standard cost per example = {cost_ratio:.2f}x, "
-          f"for {token_ratio:.2f}x the tokens; dss tokens/s = {tokens_per_s['dss'] / tokens_per_s['standard']:.2f}x "
-          f"standard tokens/s (target >= 0.9x); dss vs pooled: {median['pooled'] / median['dss']:.2f}x; "
-          f"dss vs stock HF step: {median['hf'] / median['dss']:.2f}x")
-    if "dss (chat)" in median:
+    if set(METHODS) <= set(names):  # --only may have left some out
+        cost_ratio = median["dss"] / median["standard"]  # same examples per step: cost per example
+        token_ratio = counted["dss"][0] / counted["standard"][0]
+        print(f"\nheadline: dss cost per example / standard cost per example = {cost_ratio:.2f}x, "
+              f"for {token_ratio:.2f}x the tokens; dss tokens/s = "
+              f"{tokens_per_s['dss'] / tokens_per_s['standard']:.2f}x standard tokens/s (target >= 0.9x); "
+              f"dss vs pooled: {median['pooled'] / median['dss']:.2f}x; "
+              f"dss vs stock HF step: {median['hf'] / median['dss']:.2f}x")
+    if set(CHAT) | {"standard", "dss"} <= set(names):
         print(f"chat format: standard {median['standard (chat)'] / median['standard']:.2f}x and dss "
               f"{median['dss (chat)'] / median['dss']:.2f}x the prefix format's time per step, for "
               f"{counted['standard (chat)'][0] / counted['standard'][0]:.2f}x and "
               f"{counted['dss (chat)'][0] / counted['dss'][0]:.2f}x its tokens")
-    print(f"bf16 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s")
+    if peak:
+        print(f"bf16 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s")
     print("all times (s): " + "; ".join(f"{m} {[round(x, 3) for x in times[m]]}" for m in names))
 
 

@@ -75,4 +75,3 @@ def run_demo(settings: DemoSettings) -> Path:
     answer_through_server(sweep_dir)
     print(f"demo finished in {(time.time() - started) / 60:.1f} min; report: {paths['html']}", flush=True)
     return paths["html"]
-
