@@ -86,6 +86,8 @@ def checkpoint_table(arms: list[Arm]) -> list[str]:
     evaluations = max((len(rows) for arm in arms for rows in arm.checkpoints.values()), default=0)
     lines = ["| arm | seed | " + " | ".join(f"eval {n + 1}" for n in range(evaluations)) + " |",
              "|---|---|" + "---|" * evaluations]
+    if not evaluations:
+        return lines  # no run tested every checkpoint (test_each_eval: false): header only, said as "none"
     for arm in arms:
         for seed, rows in sorted(arm.checkpoints.items()):
             best = arm.finished[seed].record["best_step"] if seed in arm.finished else None
@@ -347,7 +349,10 @@ def main() -> None:
                          ("What choosing on validation cost (analysis only)", selection_table(arms)),
                          ("At the last checkpoint (a fixed budget, no selection; analysis only), paired as above",
                           last_checkpoint_table(pooled))):
-        print(f"{title}:\n\n" + "\n".join(table) + "\n")
+        if len(table) == 2:
+            print(f"{title}: none recorded (the runs tested their chosen checkpoint only, test_each_eval: false).\n")
+        else:
+            print(f"{title}:\n\n" + "\n".join(table) + "\n")
     if options.by_operations:
         print("By the number of operations in the gold equation (analysis only), paired as above:\n\n"
               + "\n".join(split_table(pooled, "operations", lambda row: operations(row["gold"]))) + "\n")
