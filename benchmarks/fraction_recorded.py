@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stepdistill.experiments.paired import t_interval
+from stepdistill.experiments.plots import save_figure
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,7 @@ def draw(records: tuple[Recorded, ...], path: Path) -> Path:
     left.legend(fontsize=7)
     left.set_title("SVAMP, SmolLM2-135M, PaLM rationales, chosen on 80 valid items", fontsize=9)
     right.set_title("paired per seed (same machine); the chat and prefix recipes differ", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main() -> None:
@@ -115,7 +113,6 @@ def main() -> None:
                   f"over {len(gaps)} seeds")
     out = Path(options.out)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         print(f"plot: {draw(RECORDED, out)}")
     except OSError as error:
         raise SystemExit(f"fraction_recorded.py: cannot write {out}: {error.strerror}") from None

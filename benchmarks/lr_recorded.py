@@ -17,6 +17,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from stepdistill.experiments.plots import save_figure
+
 EPOCHS = (2, 4, 6, 8, 10, 12)  # the evaluated checkpoints
 
 
@@ -78,11 +80,7 @@ def draw(curves: tuple[Curve, ...], path: Path) -> Path:
     panels[0].set_ylabel("test accuracy, % of 200 items")
     fig.suptitle("SVAMP 12.5% of train (90 examples), SmolLM2-135M, chat format, fp32: thin lines are single seeds",
                  fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from stepdistill.experiments.plots import save_figure
+
 HEADER = "| recipe | seeds | dss - standard (points) | over test items | over seeds | McNemar p |"
 INTERVAL = re.compile(r"\[([+-]?\d+(?:\.\d+)?), ([+-]?\d+(?:\.\d+)?)\]")
 
@@ -73,11 +75,7 @@ def draw(rows: list[Row], path: Path) -> Path:
     ax.set_xlabel("dss - standard finetuning, test points (SVAMP; SmolLM2-135M unless the row names another student)")
     ax.set_title("mean over seeds (dot); 95% interval over test items (thick) and over seeds (thin)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def main() -> None:

@@ -20,7 +20,9 @@ def file_tag(*parts: str) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9]+", "_", str(part)).strip("_") for part in parts)
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Lay out, write and close one figure (the benchmark scripts' plots use it too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")  # long axis labels and titles stay inside the image
     _pyplot().close(fig)
@@ -44,7 +46,7 @@ def accuracy_plot(series: dict[str, list[tuple[float, float, float, float]]], xl
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def differences_plot(pairs: list[dict], title: str, path: Path) -> Path:
@@ -66,7 +68,7 @@ def differences_plot(pairs: list[dict], title: str, path: Path) -> Path:
     ax.set_xlabel("difference in test accuracy (points): 95% paired bootstrap (bars), over seeds (band)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3, axis="x")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def checkpoint_plot(curves: dict[str, list[tuple]], title: str, path: Path) -> Path:
@@ -82,7 +84,7 @@ def checkpoint_plot(curves: dict[str, list[tuple]], title: str, path: Path) -> P
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def loss_plot(curves: dict[str, dict[str, list[tuple]]], title: str, path: Path) -> Path:
@@ -97,7 +99,7 @@ def loss_plot(curves: dict[str, dict[str, list[tuple]]], title: str, path: Path)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def scored_entries(summary: list[dict]) -> list[dict]:
