@@ -87,7 +87,7 @@ def checkpoint_table(arms: list[Arm]) -> list[str]:
     lines = ["| arm | seed | " + " | ".join(f"eval {n + 1}" for n in range(evaluations)) + " |",
              "|---|---|" + "---|" * evaluations]
     if not evaluations:
-        return lines  # no run tested every checkpoint (test_each_eval: false): header only, said as "none"
+        return lines  # no run tested every checkpoint (test_each_eval: false): the caller says "none"
     for arm in arms:
         for seed, rows in sorted(arm.checkpoints.items()):
             best = arm.finished[seed].record["best_step"] if seed in arm.finished else None
@@ -341,18 +341,20 @@ def main() -> None:
     by_label = {arm.label: arm for arm in arms}
     baselines = {arm.label: by_label[arm.baseline] if arm.baseline else arms[0] for arm in arms}
     pooled = pooled_pairs(arms, baselines)
-    for title, table in (("Test % at each evaluated checkpoint (valid % in brackets, * = chosen on validation)",
-                          checkpoint_table(arms)),
-                         ("Chosen on validation, per seed, paired with its baseline", chosen_table(arms, baselines)),
-                         ("Over all finished seeds (paired bootstrap over items and seeds, McNemar on pooled discordant "
-                          "items)", pooled_table(pooled)),
-                         ("What choosing on validation cost (analysis only)", selection_table(arms)),
-                         ("At the last checkpoint (a fixed budget, no selection; analysis only), paired as above",
-                          last_checkpoint_table(pooled))):
-        if len(table) == 2:
-            print(f"{title}: none recorded (the runs tested their chosen checkpoint only, test_each_eval: false).\n")
-        else:
-            print(f"{title}:\n\n" + "\n".join(table) + "\n")
+    untested = "none: no run tested every checkpoint (test_each_eval: false)"
+    unpaired = "none: no arm has another arm as baseline with finished runs of the same seeds"
+    for title, table, empty in (
+            ("Test % at each evaluated checkpoint (valid % in brackets, * = chosen on validation)",
+             checkpoint_table(arms), untested),
+            ("Chosen on validation, per seed, paired with its baseline", chosen_table(arms, baselines),
+             "none: no finished run"),
+            ("Over all finished seeds (paired bootstrap over items and seeds, McNemar on pooled discordant items)",
+             pooled_table(pooled), unpaired),
+            ("What choosing on validation cost (analysis only)", selection_table(arms), untested),
+            ("At the last checkpoint (a fixed budget, no selection; analysis only), paired as above",
+             last_checkpoint_table(pooled), unpaired)):
+        body = table[2:]  # below the header and its rule
+        print(f"{title}:\n\n" + "\n".join(table) + "\n" if body else f"{title}: {empty}.\n")
     if options.by_operations:
         print("By the number of operations in the gold equation (analysis only), paired as above:\n\n"
               + "\n".join(split_table(pooled, "operations", lambda row: operations(row["gold"]))) + "\n")
