@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stepdistill.experiments.paired import t_interval
-from stepdistill.experiments.plots import save_figure
+from stepdistill.experiments.plots import pyplot, save_figure
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ def mean_interval(values: list[float]) -> tuple[float, float, float]:
 
 
 def draw(records: tuple[Recorded, ...], path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for recipe, marker in ((CHAT, "o"), (PREFIX, "s")):
         rows = sorted((row for row in records if row.recipe == recipe and row.dss), key=lambda row: row.fraction)

@@ -17,7 +17,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepdistill.experiments.plots import save_figure
+from stepdistill.experiments.plots import pyplot, save_figure
 
 EPOCHS = (2, 4, 6, 8, 10, 12)  # the evaluated checkpoints
 
@@ -60,9 +60,7 @@ CURVES = (
 
 
 def draw(curves: tuple[Curve, ...], path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, panels = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110, sharey=True)
     colors = {"lr 1e-4": "tab:blue", "lr 3e-4": "tab:red"}
     for panel, method in zip(panels, ("standard", "dss")):

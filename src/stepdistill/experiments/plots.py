@@ -9,7 +9,8 @@ from .runs import student_name, task_name
 from .selection import checkpoint_curves, loss_curves
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (no display; the benchmark scripts' plots use it too)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -25,14 +26,14 @@ def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, bbox_inches="tight")  # long axis labels and titles stay inside the image
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path
 
 
 def accuracy_plot(series: dict[str, list[tuple[float, float, float, float]]], xlabel: str, title: str, path: Path,
                   teacher: float | None = None, log_x: bool = False) -> Path:
     """Lines of (x, accuracy, 95% low, 95% high) per method; the bars are the 95% Wilson intervals."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     for name, points in sorted(series.items()):
         xs, ys, lows, highs = zip(*sorted(points))
@@ -52,7 +53,7 @@ def accuracy_plot(series: dict[str, list[tuple[float, float, float, float]]], xl
 def differences_plot(pairs: list[dict], title: str, path: Path) -> Path:
     """Each pair's difference A - B with its 95% paired-bootstrap interval (bars) and, with several seeds, its 95%
     interval over seeds (the wide pale band behind), against the zero line."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(pairs) + 1.6), dpi=110)
     labels = [f"{pair['group']}\n{pair['a']} - {pair['b']}" for pair in pairs]
     for position, pair in enumerate(pairs):
@@ -73,7 +74,7 @@ def differences_plot(pairs: list[dict], title: str, path: Path) -> Path:
 
 def checkpoint_plot(curves: dict[str, list[tuple]], title: str, path: Path) -> Path:
     """Validation (solid) and test (dashed) accuracy per evaluated checkpoint, mean over seeds."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
     for index, (name, points) in enumerate(sorted(curves.items())):
         epochs, valid, test = zip(*points)
@@ -89,7 +90,7 @@ def checkpoint_plot(curves: dict[str, list[tuple]], title: str, path: Path) -> P
 
 def loss_plot(curves: dict[str, dict[str, list[tuple]]], title: str, path: Path) -> Path:
     """One panel per loss part (label, rationale), a line per method, mean over seeds."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.6), dpi=110, squeeze=False)
     for ax, (part, by_method) in zip(axes[0], sorted(curves.items())):
         for name, points in sorted(by_method.items()):
