@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stepdistill.experiments.plots import save_figure
+from stepdistill.experiments.plots import pyplot, save_figure
 
 HEADER = "| recipe | seeds | dss - standard (points) | over test items | over seeds | McNemar p |"
 INTERVAL = re.compile(r"\[([+-]?\d+(?:\.\d+)?), ([+-]?\d+(?:\.\d+)?)\]")
@@ -56,13 +56,13 @@ def read_table(readme: Path) -> list[Row]:
                             interval(cells[3]), interval(cells[4])))
         except (IndexError, ValueError) as error:
             raise SystemExit(f"{readme}:{number}: cannot read this row of the evidence table ({error})") from None
+    if not rows:
+        raise SystemExit(f"{readme}:{start + 1}: the evidence table has no rows")
     return rows
 
 
 def draw(rows: list[Row], path: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(13, 0.42 * len(rows) + 1.4), dpi=110)
     for y, row in enumerate(reversed(rows)):
         if row.over_seeds:
