@@ -16,7 +16,9 @@ checkpoint_scores.jsonl kept the test items (`test_right`). `--plot FILE` draws 
 `--by-operations` splits the pairs by the number of arithmetic operations in the gold equation (SVAMP's
 labels: one step or two); `--error-kinds` says what the wrong answers get wrong (other numbers of the question,
 operators, order: arithmetic.equation_error), pairs the arms on choosing the gold's numbers, and splits the
-pairs by whether the question holds a number the gold does not use. `--across "NAME=ARM;ARM"` pools several
+pairs by whether the question holds a number the gold does not use. `--choices` says where multiple-choice
+answers fall among the choices (a to e, or none), beside the gold's, and rescores the pairs with each answer
+moved to its nearest choice (CQA). `--across "NAME=ARM;ARM"` pools several
 arms' pairs (each with its own baseline) into one comparison. `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
 percentage is taken out ("dss, chat, 12.5%" and "dss, chat, 25%" are one line). Runs still training are
 listed as such. Analysis for issue 13, not part of the package.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 import statistics
 from dataclasses import dataclass, field
@@ -39,6 +42,7 @@ from stepdistill.experiments.report import accuracy_summary
 from stepdistill.experiments.runs import RunScores, aligned
 from stepdistill.experiments.selection import last_checkpoint_correctness
 from stepdistill.jsonio import iter_jsonl, read_json
+from stepdistill.tasks.cqa import CHOICE_LETTERS, choices_in
 
 
 @dataclass
@@ -275,6 +279,70 @@ def distractor_use(run: RunScores) -> float:
     return 100 * sum(used) / len(used)
 
 
+NOT_A_CHOICE = "not a choice"
+
+
+def picked_position(answer: str | None, question: str) -> str:
+    """The letter of the choice a multiple-choice answer names (the first, should two choices read the same),
+    else NOT_A_CHOICE."""
+    choices = choices_in(question)
+    return CHOICE_LETTERS[choices.index(answer)] if answer in choices else NOT_A_CHOICE
+
+
+def nearest_choice(answer: str | None, choices: list[str]) -> str | None:
+    """The choice an answer reads most like (difflib's ratio, case ignored; the first of equals), as if the
+    student had been made to pick one; None without choices. Analysis only: scoring stays exact."""
+    if not choices:
+        return None
+    text = (answer or "").lower()
+    return max(choices, key=lambda choice: difflib.SequenceMatcher(None, text, choice.lower()).ratio())
+
+
+def snapped(run: RunScores) -> RunScores:
+    """The run rescored with each test answer moved to its nearest choice."""
+    rows = [row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")]
+    return dataclasses.replace(run, correct={row["id"]: nearest_choice(row["prediction"], choices_in(row["input"]))
+                                             == row["gold"] for row in rows})
+
+
+def snapped_table(pooled: list) -> list[str]:
+    """The pooled pairs again, with every answer moved to its nearest choice."""
+    lines = ["| arm | baseline | seeds | arm: snapped % | baseline % | difference | 95% paired bootstrap | "
+             "95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|"]
+    for arm, baseline, seeds, _ in pooled:
+        runs = [snapped(side.finished[seed]) for side in (arm, baseline) for seed in seeds]
+        lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {paired_cells(arm, baseline, runs)} |")
+    return lines
+
+
+def position_shares(rows: list[dict], answer: str) -> list[float]:
+    """% of the prediction rows whose `answer` field ("prediction" or "gold") picks (a) ... (e), then none."""
+    picks = [picked_position(row[answer], row["input"]) for row in rows]
+    return [100 * picks.count(kind) / len(picks) for kind in (*CHOICE_LETTERS, NOT_A_CHOICE)]
+
+
+def choices_table(arms: list[Arm]) -> list[str]:
+    """Where each arm's test answers fall among the choices, % of answers, mean over its finished seeds; the gold
+    answers' positions first (a student near chance that favours one position shows here)."""
+    columns = [f"({letter})" for letter in CHOICE_LETTERS] + [NOT_A_CHOICE]
+    lines = ["| answers | seeds | " + " | ".join(columns) + " | right | right, snapped to the nearest choice |",
+             "|---|---|" + "---|" * (len(columns) + 2)]
+    finished = [arm for arm in arms if arm.finished]
+    if not finished:
+        return lines
+    first = next(iter(finished[0].finished.values()))
+    gold = [row for _, row in iter_jsonl(first.folder / "predictions_test.jsonl")]
+    lines.append("| gold | | " + " | ".join(f"{share:.1f}" for share in position_shares(gold, "gold")) + " | 100.0 | 100.0 |")
+    for arm in finished:
+        per_seed = [position_shares([row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")], "prediction")
+                    for run in arm.finished.values()]
+        right, right_snapped = (statistics.fmean(100 * statistics.fmean(run.correct.values()) for run in runs)
+                                for runs in (arm.finished.values(), map(snapped, arm.finished.values())))
+        lines.append(f"| {arm.label} | {len(per_seed)} | "
+                     + " | ".join(f"{statistics.fmean(column):.1f}" for column in zip(*per_seed))
+                     + f" | {right:.1f} | {right_snapped:.1f} |")
+    return lines
+
 def gold_numbers_table(pooled: list) -> list[str]:
     """The pooled pairs again, scoring each answer on whether it computes with exactly the gold's numbers
     (right, or wrong only in its operators or their order)."""
@@ -331,6 +399,8 @@ def main() -> None:
                         help="also split the pairs by the operations in the gold equation (SVAMP)")
     parser.add_argument("--error-kinds", action="store_true",
                         help="also say what the wrong answers get wrong, and pair the arms on the gold's numbers (SVAMP)")
+    parser.add_argument("--choices", action="store_true",
+                        help="also say where the test answers fall among the answer choices (CQA)")
     parser.add_argument("--across", action="append", default=[],
                         help="NAME=ARM;ARM;...: also pool these arms' pairs with their baselines into one comparison "
                              "(with --error-kinds, also split by distractor)")
@@ -365,6 +435,11 @@ def main() -> None:
               "paired as above:\n\n" + "\n".join(gold_numbers_table(pooled)) + "\n")
         print("By whether the question holds a number its gold equation does not use (a distractor), paired as "
               "above:\n\n" + "\n".join(split_table(pooled, "distractor", has_distractor)) + "\n")
+    if options.choices:
+        print("Where the test answers fall among the choices (% of answers, mean over seeds; analysis only):\n\n"
+              + "\n".join(choices_table(arms)) + "\n")
+        print("With every answer moved to its nearest choice (analysis only; scoring stays exact), paired as above:\n\n"
+              + "\n".join(snapped_table(pooled)) + "\n")
     if options.across:
         print("Pairs of several arms taken together (each arm against its own baseline), paired as above:\n\n"
               + "\n".join(across_arms_table(pooled, options.across, has_distractor if options.error_kinds else None))

@@ -6,6 +6,7 @@ from stepdistill.cli import main
 from stepdistill.errors import DataError
 from stepdistill.tasks import get_task, hold_out, take_fraction
 from stepdistill.tasks.base import EOS_MARKER
+from stepdistill.tasks.cqa import choices_in, format_input
 
 EXPECTED = {  # datasets/README.md: teacher accuracy and unparsable count per split
     ("cqa", "train"): (9741, 74.26, 3), ("cqa", "test"): (1221, 77.23, 0),
@@ -36,6 +37,14 @@ def test_input_formats(data_dir):
     esnli = get_task("esnli", data_dir).load("test")[0]
     assert esnli.label == "neutral" and esnli.rationale and esnli.teacher_label == "neutral"
 
+
+
+def test_cqa_choices_are_read_back_from_the_input_they_were_written_into(data_dir):
+    for example in get_task("cqa", data_dir).load("test")[:50]:
+        assert choices_in(example.input) == example.fields["choices"]
+    assert choices_in(format_input("Where?\nAnswer Choices:\n(a) x", ["attic", "(b) odd"])) == ["attic", "(b) odd"]
+    assert choices_in("Tom has 3 apples.\nHow many?") == []  # not a CQA input
+    assert choices_in("Q?\nAnswer Choices:\n(a) one\n(c) skipped") == ["one"]  # stops where the letters do
 
 def test_protocol_splits(data_dir):
     svamp = get_task("svamp", data_dir)

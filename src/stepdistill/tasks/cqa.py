@@ -13,6 +13,20 @@ def format_input(question: str, choices: list[str]) -> str:
     return "\n".join(lines)
 
 
+def choices_in(text: str) -> list[str]:
+    """The answer choices of an input written by format_input, in order ([] for a text without them)."""
+    _, marker, listing = text.rpartition("\nAnswer Choices:\n")
+    if not marker:
+        return []
+    choices = []
+    for letter, line in zip(CHOICE_LETTERS, listing.split("\n")):
+        prefix = f"({letter}) "
+        if not line.startswith(prefix):
+            break
+        choices.append(line[len(prefix):])
+    return choices
+
+
 class CQA(Task):
     name = "cqa"
     parser = "multiple_choice"

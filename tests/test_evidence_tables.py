@@ -1,0 +1,39 @@
+"""benchmarks/evidence_tables.py's multiple-choice analysis (issue 13, CQA): which choice an answer picks, the
+choice it reads most like, and the share of answers at each position."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("evidence_tables", ROOT / "benchmarks" / "evidence_tables.py")
+tables = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = tables  # dataclasses look their module up there
+spec.loader.exec_module(tables)
+
+QUESTION = ("A farmer sees a weasel in the woods, where is the farmer?\nAnswer Choices:\n(a) chicken coop\n(b) beach\n"
+            "(c) fairytale\n(d) great outdoors\n(e) corn fields")
+CHOICES = ["chicken coop", "beach", "fairytale", "great outdoors", "corn fields"]
+
+
+def test_an_answer_picks_the_choice_it_names_exactly_else_none():
+    assert tables.picked_position("great outdoors", QUESTION) == "d"
+    assert tables.picked_position("chicken coop", QUESTION) == "a"
+    assert tables.picked_position("the great outdoors", QUESTION) == tables.NOT_A_CHOICE
+    assert tables.picked_position(None, QUESTION) == tables.NOT_A_CHOICE
+    assert tables.picked_position("beach", "Tom has 3 apples.") == tables.NOT_A_CHOICE  # no choices at all
+
+
+def test_nearest_choice_takes_the_closest_text_and_the_first_of_equals():
+    assert tables.nearest_choice("the great outdoors", CHOICES) == "great outdoors"
+    assert tables.nearest_choice("Corn Field", CHOICES) == "corn fields"  # case ignored
+    assert tables.nearest_choice("getting cold", ["get cold", "getting colder", "death"]) == "getting colder"
+    assert tables.nearest_choice("", ["x", "y"]) == "x"  # nothing to go on: the first
+    assert tables.nearest_choice("beach", []) is None
+
+
+def test_position_shares_count_each_letter_and_the_answers_outside_the_choices():
+    rows = [{"input": QUESTION, "prediction": answer, "gold": "great outdoors"}
+            for answer in ("great outdoors", "beach", "beach", "woods")]
+    assert tables.position_shares(rows, "prediction") == [0.0, 50.0, 0.0, 25.0, 0.0, 25.0]
+    assert tables.position_shares(rows, "gold") == [0.0, 0.0, 0.0, 100.0, 0.0, 0.0]
