@@ -72,7 +72,8 @@ def draw(rows: list[Row], path: Path) -> Path:
         ax.plot([row.difference], [y], "o", color="black", markersize=5)
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(rows)), [f"{row.recipe} ({row.seeds} seeds)" for row in reversed(rows)], fontsize=8)
-    ax.set_xlabel("dss - standard finetuning, test points (SVAMP; SmolLM2-135M unless the row names another student)")
+    ax.set_xlabel("dss - standard finetuning, test points (SVAMP unless the row names CQA; SmolLM2-135M unless it names "
+                  "another student)")
     ax.set_title("mean over seeds (dot); 95% interval over test items (thick) and over seeds (thin)", fontsize=9)
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path)
