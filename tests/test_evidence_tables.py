@@ -1,15 +1,9 @@
 """benchmarks/evidence_tables.py's multiple-choice analysis (issue 13, CQA): which choice an answer picks, the
 choice it reads most like, and the share of answers at each position."""
 
-import importlib.util
-import sys
-from pathlib import Path
+from support.scripts import load_script
 
-ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("evidence_tables", ROOT / "benchmarks" / "evidence_tables.py")
-tables = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = tables  # dataclasses look their module up there
-spec.loader.exec_module(tables)
+tables = load_script("evidence_tables")
 
 QUESTION = ("A farmer sees a weasel in the woods, where is the farmer?\nAnswer Choices:\n(a) chicken coop\n(b) beach\n"
             "(c) fairytale\n(d) great outdoors\n(e) corn fields")

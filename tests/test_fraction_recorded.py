@@ -1,17 +1,13 @@
 """benchmarks/fraction_recorded.py: the per-seed results it plots pair up, and give the intervals the README and
 BENCHMARKS.md quote (issue 13)."""
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "fraction_recorded.py"
-spec = importlib.util.spec_from_file_location("fraction_recorded", SCRIPT)
-recorded = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = recorded  # dataclasses look their module up there
-spec.loader.exec_module(recorded)
+from support.scripts import load_script
+
+recorded = load_script("fraction_recorded")
 
 
 def test_every_recorded_row_has_one_dss_run_per_standard_run():

@@ -1,15 +1,9 @@
 """benchmarks/lr_recorded.py: its recorded per-checkpoint accuracies give the last-checkpoint means that
 BENCHMARKS.md quotes for both step sizes (issue 13)."""
 
-import importlib.util
-import sys
-from pathlib import Path
+from support.scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "lr_recorded.py"
-spec = importlib.util.spec_from_file_location("lr_recorded", SCRIPT)
-recorded = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = recorded  # dataclasses look their module up there
-spec.loader.exec_module(recorded)
+recorded = load_script("lr_recorded")
 
 
 def test_every_curve_has_the_three_seeds_at_every_checkpoint():

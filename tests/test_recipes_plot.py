@@ -1,17 +1,14 @@
 """benchmarks/recipes_plot.py reads the README's evidence table (issue 13): every row of the real table, and a
 clear error naming the line for a row it cannot read."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
+from support.scripts import load_script
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("recipes_plot", ROOT / "benchmarks" / "recipes_plot.py")
-recipes = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = recipes  # dataclasses look their module up there
-spec.loader.exec_module(recipes)
+recipes = load_script("recipes_plot")
 
 
 def test_reads_every_row_of_the_readme_table_with_its_intervals():

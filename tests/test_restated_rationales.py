@@ -1,15 +1,11 @@
 """benchmarks/restated_rationales.py: the teacher-free rationales of the distractor test (issue 13) name the
 gold's quantities and nothing else of the answer."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "restated_rationales.py"
-spec = importlib.util.spec_from_file_location("restated_rationales", SCRIPT)
-restated = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(restated)
+from support.scripts import load_script
+
+restated = load_script("restated_rationales")
 
 
 def test_a_distractor_sentence_is_left_out_and_the_needed_numbers_named_in_question_order():
