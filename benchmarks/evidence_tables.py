@@ -231,11 +231,16 @@ def across_arms_table(pooled: list, pools: list[str], group_of=None) -> list[str
     return lines
 
 
+def test_rows(run: RunScores) -> list[dict]:
+    """The run's predictions_test.jsonl rows (id, input, prediction, gold, correct)."""
+    return [row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")]
+
+
 def item_groups(run: RunScores, group_of) -> list[tuple[object, set[str]]]:
     """[(group, its test items)], `group_of(prediction row)` naming each item's group (the gold and the question
     come from this run's predictions, the same in every run of the task)."""
     groups: dict = {}
-    for _, row in iter_jsonl(run.folder / "predictions_test.jsonl"):
+    for row in test_rows(run):
         groups.setdefault(group_of(row), set()).add(row["id"])
     return sorted(groups.items())
 
@@ -248,7 +253,7 @@ def has_distractor(row: dict) -> str:
 def error_kinds(run: RunScores) -> dict[str, str]:
     """{test item: arithmetic.equation_error of the run's answer}."""
     return {row["id"]: equation_error(row["prediction"], row["gold"], row["input"])
-            for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")}
+            for row in test_rows(run)}
 
 
 def error_kinds_table(arms: list[Arm]) -> list[str]:
@@ -273,7 +278,7 @@ def error_kinds_table(arms: list[Arm]) -> list[str]:
 
 def distractor_use(run: RunScores) -> float:
     """% of the questions holding a distractor number whose answer computes with one."""
-    rows = [row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl") if has_distractor(row) == "yes"]
+    rows = [row for row in test_rows(run) if has_distractor(row) == "yes"]
     used = [bool(numbers_in(row["prediction"] or "") & (numbers_in(row["input"]) - numbers_in(row["gold"])))
             for row in rows]
     return 100 * sum(used) / len(used)
@@ -300,9 +305,8 @@ def nearest_choice(answer: str | None, choices: list[str]) -> str | None:
 
 def snapped(run: RunScores) -> RunScores:
     """The run rescored with each test answer moved to its nearest choice."""
-    rows = [row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")]
     return dataclasses.replace(run, correct={row["id"]: nearest_choice(row["prediction"], choices_in(row["input"]))
-                                             == row["gold"] for row in rows})
+                                             == row["gold"] for row in test_rows(run)})
 
 
 def snapped_table(pooled: list) -> list[str]:
@@ -331,17 +335,17 @@ def choices_table(arms: list[Arm]) -> list[str]:
     if not finished:
         return lines
     first = next(iter(finished[0].finished.values()))
-    gold = [row for _, row in iter_jsonl(first.folder / "predictions_test.jsonl")]
-    lines.append("| gold | | " + " | ".join(f"{share:.1f}" for share in position_shares(gold, "gold")) + " | 100.0 | 100.0 |")
+    gold = position_shares(test_rows(first), "gold")
+    lines.append("| gold | | " + " | ".join(f"{share:.1f}" for share in gold) + " | 100.0 | 100.0 |")
     for arm in finished:
-        per_seed = [position_shares([row for _, row in iter_jsonl(run.folder / "predictions_test.jsonl")], "prediction")
-                    for run in arm.finished.values()]
+        per_seed = [position_shares(test_rows(run), "prediction") for run in arm.finished.values()]
         right, right_snapped = (statistics.fmean(100 * statistics.fmean(run.correct.values()) for run in runs)
                                 for runs in (arm.finished.values(), map(snapped, arm.finished.values())))
         lines.append(f"| {arm.label} | {len(per_seed)} | "
                      + " | ".join(f"{statistics.fmean(column):.1f}" for column in zip(*per_seed))
                      + f" | {right:.1f} | {right_snapped:.1f} |")
     return lines
+
 
 def gold_numbers_table(pooled: list) -> list[str]:
     """The pooled pairs again, scoring each answer on whether it computes with exactly the gold's numbers

@@ -6,16 +6,17 @@ from ..jsonio import iter_jsonl, require
 from .base import Example, Task
 
 CHOICE_LETTERS = "abcde"
+CHOICES_HEADER = "Answer Choices:"  # the line between the question and its lettered choices
 
 
 def format_input(question: str, choices: list[str]) -> str:
-    lines = [question, "Answer Choices:"] + [f"({CHOICE_LETTERS[i]}) {c}" for i, c in enumerate(choices)]
+    lines = [question, CHOICES_HEADER] + [f"({CHOICE_LETTERS[i]}) {c}" for i, c in enumerate(choices)]
     return "\n".join(lines)
 
 
 def choices_in(text: str) -> list[str]:
     """The answer choices of an input written by format_input, in order ([] for a text without them)."""
-    _, marker, listing = text.rpartition("\nAnswer Choices:\n")
+    _, marker, listing = text.rpartition(f"\n{CHOICES_HEADER}\n")
     if not marker:
         return []
     choices = []
