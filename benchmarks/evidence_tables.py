@@ -325,6 +325,15 @@ def position_shares(rows: list[dict], answer: str) -> list[float]:
     return [100 * picks.count(kind) / len(picks) for kind in (*CHOICE_LETTERS, NOT_A_CHOICE)]
 
 
+def require_choices(arms: list[Arm]) -> None:
+    """--choices before any table is printed: every finished run's test inputs must list their choices."""
+    for arm in arms:
+        for run in arm.finished.values():
+            if not any(choices_in(row["input"]) for row in test_rows(run)):
+                raise SystemExit(f"{run.folder / 'predictions_test.jsonl'}: --choices needs a multiple-choice task "
+                                 "(CQA); no test input here lists its choices")
+
+
 def choices_table(arms: list[Arm]) -> list[str]:
     """Where each arm's test answers fall among the choices, % of answers, mean over its finished seeds; the gold
     answers' positions first (a student near chance that favours one position shows here)."""
@@ -414,6 +423,8 @@ def main() -> None:
     arms = [Arm.parse(text).load() for text in options.arm]
     by_label = {arm.label: arm for arm in arms}
     baselines = {arm.label: by_label[arm.baseline] if arm.baseline else arms[0] for arm in arms}
+    if options.choices:
+        require_choices(arms)
     pooled = pooled_pairs(arms, baselines)
     untested = "none: no run tested every checkpoint (test_each_eval: false)"
     unpaired = "none: no arm has another arm as baseline with finished runs of the same seeds"

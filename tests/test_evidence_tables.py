@@ -1,6 +1,10 @@
 """benchmarks/evidence_tables.py's multiple-choice analysis (issue 13, CQA): which choice an answer picks, the
 choice it reads most like, and the share of answers at each position."""
 
+import json
+
+import pytest
+
 from support.scripts import load_script
 
 tables = load_script("evidence_tables")
@@ -31,3 +35,12 @@ def test_position_shares_count_each_letter_and_the_answers_outside_the_choices()
             for answer in ("great outdoors", "beach", "beach", "woods")]
     assert tables.position_shares(rows, "prediction") == [0.0, 50.0, 0.0, 25.0, 0.0, 25.0]
     assert tables.position_shares(rows, "gold") == [0.0, 0.0, 0.0, 100.0, 0.0, 0.0]
+
+
+def test_choices_on_a_task_without_choices_is_one_clear_error(tmp_path):
+    row = {"id": "1", "input": "Tom has 3 apples.\nHow many?", "prediction": "( 3.0 )", "gold": "( 3.0 )"}
+    (tmp_path / "predictions_test.jsonl").write_text(json.dumps(row) + "\n")
+    run = tables.RunScores(tmp_path, {}, {"1": True})
+    arm = tables.Arm("standard", tmp_path, "standard", 1.0, None, finished={0: run})
+    with pytest.raises(SystemExit, match=r"predictions_test.jsonl: --choices needs a multiple-choice task"):
+        tables.require_choices([arm])
