@@ -269,6 +269,8 @@ def _cli_cases(tmp: Path, data_dir: Path) -> dict:
                                 "cannot write in /proc"),  # refused even to root
         "eval-endpoint-out": (["eval", "--endpoint", "http://127.0.0.1:9/v1", "--task", "svamp", "--data-dir",
                                str(data_dir), "--out", str(tmp / "no" / "p.jsonl")], "does not exist"),
+        "eval-endpoint-choices": (["eval", "--endpoint", "http://127.0.0.1:9/v1", "--task", "cqa", "--answer",
+                                   "choices"], "use --model RUN, not --endpoint"),
         "predict-no-input": (["predict", "--model", str(tmp / "run"), "--input", str(tmp / "none.jsonl")],
                              "none.jsonl: file not found"),
         "nothing-to-train": (["train", *svamp, "--max-steps", "0", "--epochs", "0", "--out", str(tmp / "o4")],

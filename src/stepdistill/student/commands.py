@@ -50,13 +50,15 @@ def _generation(args: argparse.Namespace) -> tuple[TrainSettings | None, dict]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.endpoint and args.answer == "choices":
+        raise DataError("--answer choices reads the student's own probabilities: use --model RUN, not --endpoint")
     if args.endpoint:  # any OpenAI-compatible model, scored the same way (deploy/endpoint_eval.py)
         from ..deploy.endpoint_eval import cmd_eval_endpoint
         return cmd_eval_endpoint(args)
     if not args.model:
         raise DataError("eval needs --model RUN (a run folder) or --endpoint URL")
     from ..tasks import get_task
-    from .infer import predict, score_predictions
+    from .infer import predict, predict_by_choosing, score_predictions
     from .models import load_trained
 
     check_generation_args(args)
@@ -71,16 +73,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
         examples = examples[: args.limit]
     if not examples:
         raise DataError(f"task {task.name} split {args.split}: no examples to evaluate")
+    choices = check_choices(args, task, examples, generation["method"]) if args.answer == "choices" else None
     student = load_trained(args.model)
-    rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
-                   prompts=run_prompt_format(args.model), **generation)
+    if choices is None:
+        rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
+                       prompts=run_prompt_format(args.model), **generation)
+    else:
+        rows = predict_by_choosing(student, examples, choices, batch_size=args.batch_size,
+                                   max_source=generation["max_source"], prompts=run_prompt_format(args.model))
     accuracy = score_predictions(task, examples, rows)
     write_jsonl(out, rows)
     result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),
-              "method": generation["method"], "protocol": task.protocol, "predictions": str(out)}
-    print(json.dumps(result) if args.json else
-          f"{task.name} {args.split}: {accuracy:.2f}% of {len(rows)} ({task.protocol}); predictions in {out}")
+              "method": generation["method"], "answer": args.answer, "protocol": task.protocol,
+              "predictions": str(out)}
+    answered = " (answers chosen among the listed choices)" if choices is not None else ""
+    print(json.dumps(result) if args.json else f"{task.name} {args.split}: {accuracy:.2f}% of {len(rows)}{answered} "
+                                               f"({task.protocol}); predictions in {out}")
     return 0
+
+
+def check_choices(args: argparse.Namespace, task, examples: list, method: str) -> list[list[str]]:
+    """eval --answer choices: every example's choices, checked before the model loads."""
+    if method == "single":
+        raise DataError("--answer choices: a single-task run writes its rationale before the label, so its label "
+                        "task cannot be scored choice by choice (use a dss or standard run, or --answer generate)")
+    if args.with_rationale:
+        raise DataError("--answer choices scores the listed choices only; drop --with-rationale")
+    choices = []
+    for example in examples:
+        listed = task.answer_choices(example)
+        if not listed:
+            raise DataError(f"--answer choices: task {task.name} lists no answer choices for example {example.id} "
+                            "(it needs a multiple-choice task: cqa, anli1, esnli, or JSON Lines rows with a "
+                            "'choices' list)")
+        choices.append(listed)
+    return choices
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -125,6 +152,10 @@ def register(sub) -> None:
     evaluate.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
     evaluate.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: the run's setting)")
     evaluate.add_argument("--with-rationale", action="store_true", help="also generate each rationale (slower)")
+    evaluate.add_argument("--answer", default="generate", choices=("generate", "choices"),
+                          help="generate: the label as the student writes it, scored by exact match (the paper's "
+                               "protocol); choices: the listed choice the student finds likeliest (multiple-choice "
+                               "tasks only)")
     evaluate.add_argument("--out", help="predictions file, in an existing folder (default: RUN/predictions.jsonl; "
                                         "with --endpoint: predictions_endpoint_TASK_SPLIT.jsonl)")
     evaluate.add_argument("--json", action="store_true", help="print a JSON object")

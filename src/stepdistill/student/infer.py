@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 from ..parsing import strip_final_period
 from ..scoring import accuracy
 from ..tasks.base import Example, Task
+from .choose import choice_logprobs, pick
 from .features import SINGLE_ANSWER_PHRASE, Encoder, pad_ids, padding_mask
 from .models import Student
 from .prompts import PREFIX, PromptFormat
@@ -78,6 +79,16 @@ def predict(student: Student, examples: list[Example], method: str, max_new_toke
         for row, rationale in zip(rows, rationales):
             row["rationale"] = rationale
     return rows
+
+
+def predict_by_choosing(student: Student, examples: list[Example], choices: list[list[str]], batch_size: int = 32,
+                        max_source: int = 512, prompts: PromptFormat = PREFIX, progress: bool = True) -> list[dict]:
+    """One prediction dict per example: the likeliest of its choices (choose.py), with every choice's score."""
+    scores = choice_logprobs(student, [ex.input for ex in examples], choices, batch_size, max_source, prompts,
+                             progress)
+    return [{"id": example.id, "input": example.input, "prediction": pick(listed, row),
+             "choices": listed, "choice_logprobs": [round(score, 4) for score in row]}
+            for example, listed, row in zip(examples, choices, scores)]
 
 
 def score_predictions(task: Task, examples: list[Example], rows: list[dict]) -> float:

@@ -69,6 +69,14 @@ class Task:
     def score(self, prediction: str | None, gold: str | None) -> bool:
         return SCORERS[self.scorer](prediction, gold)
 
+    def answer_choices(self, example: Example) -> list[str] | None:
+        """The answers an example allows (`eval --answer choices`): its `choices` field (CQA; a JSON Lines row's
+        own `choices` list of strings), or None for an open answer."""
+        choices = example.fields.get("choices")
+        if isinstance(choices, list) and choices and all(isinstance(choice, str) for choice in choices):
+            return choices
+        return None
+
     def input_path(self, split: str) -> Path:
         return self.data_dir / self.name / f"{self.name}_{split}.json"
 

@@ -21,6 +21,9 @@ class NLITask(Task):
     scorer = "exact"
     id_field: str | None = None
 
+    def answer_choices(self, example: Example) -> list[str]:
+        return list(NLI_LABELS)
+
     def read_split(self, split: str) -> list[Example]:
         path = self.input_path(split)
         examples = []

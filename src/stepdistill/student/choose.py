@@ -1,0 +1,119 @@
+"""Answering by choosing: the listed choice the student finds most likely, instead of free generation.
+
+`eval --answer choices` on a multiple-choice task (CQA's five choices, NLI's three labels). Each choice c is
+scored as log p(c + EOS | the label task's source), summed over its tokens: the probability that the student,
+decoding freely, would write exactly that answer and stop. The EOS matters: without it a choice that is a
+prefix of a likelier text ("farm" inside "farm yard") borrows that text's probability. This is how
+lm-evaluation-harness scores multiple choice (it leaves EOS out); the paper scores generated labels by exact
+match, which stays the default here. Sources and targets are built and cut exactly as in training
+(features.Encoder), so a choice's tokens are the ones a label target of that text was trained on.
+
+Decoder-only students read each source once: the source's key/value cache is copied to its choices, which
+then cost a few tokens each. Encoder-decoder students encode each source once likewise.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import torch
+from tqdm.auto import tqdm
+from transformers import DynamicCache
+
+from .features import IGNORE, Encoder, pad_ids, padding_mask
+from .models import Student
+from .prompts import PREFIX, PromptFormat
+
+MAX_CHOICE_TOKENS = 64  # a choice longer than this is cut (as a label target of --label-tokens would be)
+
+
+@torch.inference_mode()
+def choice_logprobs(student: Student, sources: list[str], choices: list[list[str]], batch_size: int = 32,
+                    max_source: int = 512, prompts: PromptFormat = PREFIX, progress: bool = True
+                    ) -> list[list[float]]:
+    """For each source (a label-task input x, not yet formatted) the summed log-probability of each of its
+    choices, in the order given."""
+    if len(sources) != len(choices):
+        raise ValueError(f"{len(sources)} sources but {len(choices)} lists of choices")
+    model, tokenizer = student.model, student.tokenizer
+    model.eval()
+    encoder = Encoder(tokenizer, student.is_seq2seq, max_source, MAX_CHOICE_TOKENS, prompts)
+    source_ids = [encoder.source_ids(prompts.label(text)) for text in sources]
+    target_ids = [[encoder.target_ids(choice) for choice in row] for row in choices]
+    order = sorted(range(len(sources)), key=lambda index: -len(source_ids[index]))
+    scores: list[list[float]] = [[] for _ in sources]
+    score_batch = _seq2seq_batch if student.is_seq2seq else _decoder_batch
+    bar = tqdm(total=len(sources), desc="choices", unit="ex", disable=not progress, leave=False)
+    for start in range(0, len(order), batch_size):
+        batch = order[start: start + batch_size]
+        owners = [slot for slot, index in enumerate(batch) for _ in target_ids[index]]  # a row per choice
+        targets = [target for index in batch for target in target_ids[index]]
+        flat = iter(score_batch(model, tokenizer, [source_ids[index] for index in batch], owners, targets))
+        for index in batch:
+            scores[index] = [next(flat) for _ in target_ids[index]]
+        bar.update(len(batch))
+    bar.close()
+    return scores
+
+
+def pick(choices: list[str], scores: list[float]) -> str | None:
+    """The likeliest choice (the first of equals), None when there are none."""
+    return max(zip(choices, scores), key=lambda pair: pair[1])[0] if choices else None
+
+
+def _decoder_batch(model, tokenizer, sources: list[list[int]], owners: list[int], targets: list[list[int]]
+                   ) -> list[float]:
+    """Decoder-only: the sources once (left-padded, cached), then every choice's tokens after its source."""
+    device = next(model.parameters()).device
+    mask = torch.tensor(padding_mask(sources, left=True), device=device)  # (B, S)
+    cache = DynamicCache(config=model.config)  # filled in place by the first call, then copied to the choices
+    out = model(input_ids=torch.tensor(pad_ids(sources, tokenizer.pad_token_id, left=True), device=device),
+                attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
+                logits_to_keep=1, **{_cache_argument(model): cache})
+    first = out.logits[:, -1].float().log_softmax(-1)  # (B, V): the first target token follows the source
+    index = torch.tensor(owners, device=device)
+    scores = first[index, torch.tensor([target[0] for target in targets], device=device)]  # (C,)
+    rest = [target[1:] for target in targets]  # each later token is read after the one before it
+    if max(len(row) for row in rest) == 0:
+        return scores.tolist()
+    cache.batch_select_indices(index)  # each choice continues its own source's cache
+    steps = [target[:-1] for target in targets]  # (C, L): inputs; position t predicts rest[t]
+    step_mask = torch.tensor(padding_mask(steps, left=False), device=device)
+    lengths = mask.sum(-1)[index]  # (C,): real source tokens, where the choice's positions start
+    positions = lengths[:, None] + torch.arange(step_mask.shape[1], device=device)[None, :]
+    logits = model(input_ids=torch.tensor(pad_ids(steps, tokenizer.pad_token_id, left=False), device=device),
+                   attention_mask=torch.cat([mask[index], step_mask], dim=-1), position_ids=positions,
+                   use_cache=True, **{_cache_argument(model): cache}).logits  # (C, L, V)
+    labels = torch.tensor(pad_ids(rest, IGNORE, left=False), device=device)  # (C, L)
+    return (scores + _summed(logits, labels)).tolist()
+
+
+def _seq2seq_batch(model, tokenizer, sources: list[list[int]], owners: list[int], targets: list[list[int]]
+                   ) -> list[float]:
+    """Encoder-decoder: each source encoded once, each choice decoded against its source's encoding."""
+    device = next(model.parameters()).device
+    mask = torch.tensor(padding_mask(sources, left=False), device=device)  # (B, S)
+    hidden = model.get_encoder()(input_ids=torch.tensor(pad_ids(sources, tokenizer.pad_token_id, left=False),
+                                                        device=device), attention_mask=mask).last_hidden_state
+    index = torch.tensor(owners, device=device)
+    labels = torch.tensor(pad_ids(targets, IGNORE, left=False), device=device)  # (C, L)
+    logits = model(encoder_outputs=(hidden[index],), attention_mask=mask[index], labels=labels).logits  # (C, L, V)
+    return _summed(logits, labels).tolist()
+
+
+@functools.lru_cache(maxsize=None)
+def _cache_argument_of(cls: type) -> str:
+    return "cache" if "cache" in inspect.signature(cls.forward).parameters else "past_key_values"
+
+
+def _cache_argument(model) -> str:
+    """The forward argument that takes a KV cache: `cache` since transformers 5.24, `past_key_values` before."""
+    return _cache_argument_of(type(model))
+
+
+def _summed(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(C,) sum over each row's target tokens of log p(token); IGNORE positions add 0."""
+    logits = logits.float()  # (C, L, V)
+    picked = logits.gather(-1, labels.clamp(min=0)[..., None])[..., 0] - logits.logsumexp(-1)  # (C, L) log p
+    return picked.masked_fill(labels == IGNORE, 0.0).sum(-1)
