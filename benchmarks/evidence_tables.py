@@ -18,7 +18,8 @@ labels: one step or two); `--error-kinds` says what the wrong answers get wrong 
 operators, order: arithmetic.equation_error), pairs the arms on choosing the gold's numbers, and splits the
 pairs by whether the question holds a number the gold does not use. `--choices` says where multiple-choice
 answers fall among the choices (a to e, or none), beside the gold's, and rescores the pairs with each answer
-moved to its nearest choice (CQA). `--across "NAME=ARM;ARM"` pools several
+moved to its nearest choice (CQA); `--chosen` pairs them as answered by `stepdistill eval --answer choices`
+(each run's predictions_test_choices.jsonl). `--across "NAME=ARM;ARM"` pools several
 arms' pairs (each with its own baseline) into one comparison. `--fraction-plot FILE` draws test accuracy against the training fraction, one line per label once its
 percentage is taken out ("dss, chat, 12.5%" and "dss, chat, 25%" are one line). Runs still training are
 listed as such. Analysis for issue 13, not part of the package.
@@ -285,6 +286,7 @@ def distractor_use(run: RunScores) -> float:
 
 
 NOT_A_CHOICE = "not a choice"
+CHOICE_PREDICTIONS = "predictions_test_choices.jsonl"  # `eval --answer choices --out RUN/this` (--chosen)
 
 
 def picked_position(answer: str | None, question: str) -> str:
@@ -309,12 +311,28 @@ def snapped(run: RunScores) -> RunScores:
                                              == row["gold"] for row in test_rows(run)})
 
 
-def snapped_table(pooled: list) -> list[str]:
-    """The pooled pairs again, with every answer moved to its nearest choice."""
-    lines = ["| arm | baseline | seeds | arm: snapped % | baseline % | difference | 95% paired bootstrap | "
+def answered_by_choosing(run: RunScores) -> RunScores:
+    """The run rescored from its `eval --answer choices` predictions (CHOICE_PREDICTIONS in its folder)."""
+    path = run.folder / CHOICE_PREDICTIONS
+    return dataclasses.replace(run, correct={str(row["id"]): bool(row["correct"]) for _, row in iter_jsonl(path)})
+
+
+def require_chosen(arms: list[Arm]) -> None:
+    """--chosen before any table is printed: every finished run has its choice-scored test predictions."""
+    for arm in arms:
+        for run in arm.finished.values():
+            path = run.folder / CHOICE_PREDICTIONS
+            if not path.is_file():
+                raise SystemExit(f"{path}: not found; write it with `stepdistill eval --model {run.folder} "
+                                 f"--split test --answer choices --out {path}`")
+
+
+def rescored_table(pooled: list, rescore, column: str) -> list[str]:
+    """The pooled pairs again, each run rescored by `rescore` (RunScores -> RunScores)."""
+    lines = [f"| arm | baseline | seeds | arm: {column} % | baseline % | difference | 95% paired bootstrap | "
              "95% over seeds (t) | McNemar exact p |", "|---|---|---|---|---|---|---|---|---|"]
     for arm, baseline, seeds, _ in pooled:
-        runs = [snapped(side.finished[seed]) for side in (arm, baseline) for seed in seeds]
+        runs = [rescore(side.finished[seed]) for side in (arm, baseline) for seed in seeds]
         lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {paired_cells(arm, baseline, runs)} |")
     return lines
 
@@ -414,6 +432,9 @@ def main() -> None:
                         help="also say what the wrong answers get wrong, and pair the arms on the gold's numbers (SVAMP)")
     parser.add_argument("--choices", action="store_true",
                         help="also say where the test answers fall among the answer choices (CQA)")
+    parser.add_argument("--chosen", action="store_true",
+                        help=f"also pair the runs as answered by choosing among the choices (each run's "
+                             f"{CHOICE_PREDICTIONS} from `stepdistill eval --answer choices`)")
     parser.add_argument("--across", action="append", default=[],
                         help="NAME=ARM;ARM;...: also pool these arms' pairs with their baselines into one comparison "
                              "(with --error-kinds, also split by distractor)")
@@ -425,6 +446,8 @@ def main() -> None:
     baselines = {arm.label: by_label[arm.baseline] if arm.baseline else arms[0] for arm in arms}
     if options.choices:
         require_choices(arms)
+    if options.chosen:
+        require_chosen(arms)
     pooled = pooled_pairs(arms, baselines)
     untested = "none: no run tested every checkpoint (test_each_eval: false)"
     unpaired = "none: no arm has another arm as baseline with finished runs of the same seeds"
@@ -454,7 +477,10 @@ def main() -> None:
         print("Where the test answers fall among the choices (% of answers, mean over seeds; analysis only):\n\n"
               + "\n".join(choices_table(arms)) + "\n")
         print("With every answer moved to its nearest choice (analysis only; scoring stays exact), paired as above:\n\n"
-              + "\n".join(snapped_table(pooled)) + "\n")
+              + "\n".join(rescored_table(pooled, snapped, "snapped")) + "\n")
+    if options.chosen:
+        print("Answered by choosing the likeliest listed choice (`eval --answer choices`), paired as above:\n\n"
+              + "\n".join(rescored_table(pooled, answered_by_choosing, "chosen")) + "\n")
     if options.across:
         print("Pairs of several arms taken together (each arm against its own baseline), paired as above:\n\n"
               + "\n".join(across_arms_table(pooled, options.across, has_distractor if options.error_kinds else None))

@@ -44,3 +44,16 @@ def test_choices_on_a_task_without_choices_is_one_clear_error(tmp_path):
     arm = tables.Arm("standard", tmp_path, "standard", 1.0, None, finished={0: run})
     with pytest.raises(SystemExit, match=r"predictions_test.jsonl: --choices needs a multiple-choice task"):
         tables.require_choices([arm])
+
+
+def test_chosen_rescores_a_run_from_its_choice_predictions_and_names_a_missing_file(tmp_path):
+    rows = [{"id": "1", "prediction": "beach", "gold": "beach", "correct": True},
+            {"id": "2", "prediction": "beach", "gold": "fairytale", "correct": False}]
+    run = tables.RunScores(tmp_path, {}, {"1": False, "2": True})  # as generated: the other way round
+    arm = tables.Arm("dss", tmp_path, "dss", 1.0, None, finished={0: run})
+    with pytest.raises(SystemExit, match=r"predictions_test_choices.jsonl: not found; write it with `stepdistill eval"):
+        tables.require_chosen([arm])
+    (tmp_path / tables.CHOICE_PREDICTIONS).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    tables.require_chosen([arm])
+    assert tables.answered_by_choosing(run).correct == {"1": True, "2": False}
+    assert run.correct == {"1": False, "2": True}  # the generated scores stay as they were
