@@ -14,6 +14,7 @@ then cost a few tokens each. Encoder-decoder students encode each source once li
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 
@@ -72,21 +73,29 @@ def _decoder_batch(model, tokenizer, sources: list[list[int]], owners: list[int]
                 attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
                 logits_to_keep=1, **{_cache_argument(model): cache})
     first = out.logits[:, -1].float().log_softmax(-1)  # (B, V): the first target token follows the source
-    index = torch.tensor(owners, device=device)
-    scores = first[index, torch.tensor([target[0] for target in targets], device=device)]  # (C,)
-    rest = [target[1:] for target in targets]  # each later token is read after the one before it
-    if max(len(row) for row in rest) == 0:
-        return scores.tolist()
-    cache.batch_select_indices(index)  # each choice continues its own source's cache
-    steps = [target[:-1] for target in targets]  # (C, L): inputs; position t predicts rest[t]
-    step_mask = torch.tensor(padding_mask(steps, left=False), device=device)
-    lengths = mask.sum(-1)[index]  # (C,): real source tokens, where the choice's positions start
-    positions = lengths[:, None] + torch.arange(step_mask.shape[1], device=device)[None, :]
-    logits = model(input_ids=torch.tensor(pad_ids(steps, tokenizer.pad_token_id, left=False), device=device),
-                   attention_mask=torch.cat([mask[index], step_mask], dim=-1), position_ids=positions,
-                   use_cache=True, **{_cache_argument(model): cache}).logits  # (C, L, V)
-    labels = torch.tensor(pad_ids(rest, IGNORE, left=False), device=device)  # (C, L)
-    return (scores + _summed(logits, labels)).tolist()
+    scores = first[torch.tensor(owners, device=device), torch.tensor([t[0] for t in targets], device=device)]
+    # The later tokens, in groups of one length: most choices are 1-3 tokens, so padding every row to the
+    # longest of the batch would more than double this pass.
+    for length in sorted({len(target) - 1 for target in targets} - {0}):
+        rows = [row for row, target in enumerate(targets) if len(target) - 1 == length]
+        index = torch.tensor([owners[row] for row in rows], device=device)
+        steps = torch.tensor([targets[row][:-1] for row in rows], device=device)  # (G, length): position t
+        labels = torch.tensor([targets[row][1:] for row in rows], device=device)  # predicts labels[:, t]
+        positions = mask.sum(-1)[index][:, None] + torch.arange(length, device=device)[None, :]  # after the source
+        logits = model(input_ids=steps, attention_mask=torch.cat([mask[index], torch.ones_like(steps)], dim=-1),
+                       position_ids=positions, use_cache=True,
+                       **{_cache_argument(model): _rows_of(cache, index)}).logits  # (G, length, V)
+        scores[torch.tensor(rows, device=device)] += _summed(logits, labels)
+    return scores.tolist()
+
+
+def _rows_of(cache: DynamicCache, index: torch.Tensor) -> DynamicCache:
+    """A cache holding the given batch rows of `cache` (repeated as the index repeats them), `cache` unchanged:
+    selecting and appending give the copy's layers new tensors rather than writing into the shared ones."""
+    rows = copy.copy(cache)
+    rows.layers = [copy.copy(layer) for layer in cache.layers]
+    rows.batch_select_indices(index)
+    return rows
 
 
 def _seq2seq_batch(model, tokenizer, sources: list[list[int]], owners: list[int], targets: list[list[int]]
