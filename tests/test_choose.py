@@ -113,3 +113,23 @@ def test_answer_choices_per_task(data_dir):
         "entailment", "neutral", "contradiction"]
     svamp = get_task("svamp", data_dir)
     assert svamp.answer_choices(svamp.protocol_split("test", with_teacher=False)[0]) is None
+
+
+def test_predict_answers_by_choosing(tmp_path, capsys):
+    run = tiny_llama_run(tmp_path / "run")
+    student = load_trained(str(run / "model"))
+    expected = choice_logprobs(student, SOURCES[:2], CHOICES[:2], progress=False)
+    assert main(["predict", "--model", str(run), SOURCES[0], *[f"--choice={c}" for c in CHOICES[0]]]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["prediction"] == pick(CHOICES[0], expected[0])
+    assert line["choice_logprobs"] == pytest.approx(expected[0], abs=1e-3)
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text("".join(json.dumps({"input": s, "choices": c}) + "\n" for s, c in zip(SOURCES[:2], CHOICES[:2])))
+    assert main(["predict", "--model", str(run), "--input", str(inputs), "--answer", "choices"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert [row["prediction"] for row in lines] == [pick(c, e) for c, e in zip(CHOICES[:2], expected)]
+    inputs.write_text(json.dumps({"input": "a", "choices": ["x"]}) + "\n" + json.dumps({"input": "b"}) + "\n")
+    assert main(["predict", "--model", str(run), "--input", str(inputs), "--answer", "choices"]) == 2
+    assert f"{inputs}:2: --answer choices needs a field 'choices'" in capsys.readouterr().err
+    assert main(["predict", "--model", str(run), "--answer", "choices", "2 + 2?"]) == 2
+    assert "needs its choices: --choice A" in capsys.readouterr().err

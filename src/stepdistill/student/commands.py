@@ -92,11 +92,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+SINGLE_CANNOT_CHOOSE = ("--answer choices: a single-task run writes its rationale before the label, so its label "
+                        "task cannot be scored choice by choice (use a dss or standard run, or --answer generate)")
+
+
 def check_choices(args: argparse.Namespace, task, examples: list, method: str) -> list[list[str]]:
     """eval --answer choices: every example's choices, checked before the model loads."""
     if method == "single":
-        raise DataError("--answer choices: a single-task run writes its rationale before the label, so its label "
-                        "task cannot be scored choice by choice (use a dss or standard run, or --answer generate)")
+        raise DataError(SINGLE_CANNOT_CHOOSE)
     if args.with_rationale:
         raise DataError("--answer choices scores the listed choices only; drop --with-rationale")
     choices = []
@@ -112,25 +115,43 @@ def check_choices(args: argparse.Namespace, task, examples: list, method: str) -
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..tasks.base import Example
-    from .infer import predict
+    from .infer import predict, predict_by_choosing
     from .models import load_trained
 
     if bool(args.text) == bool(args.input):
         raise DataError("give either an input text or --input FILE.jsonl")
+    if args.choice and not args.text:
+        raise DataError("--choice goes with one input text; with --input FILE.jsonl give each row a 'choices' list")
     check_generation_args(args)
+    choosing = bool(args.choice) or args.answer == "choices"
     if args.input:
-        examples = []
+        examples, choices = [], []
         for lineno, row in iter_jsonl(args.input):
             if not isinstance(row.get("input"), str):
                 raise DataError(f"{args.input}:{lineno}: missing field 'input' (a string)")
+            listed = row.get("choices")
+            if choosing and not (isinstance(listed, list) and listed and all(isinstance(c, str) for c in listed)):
+                raise DataError(f"{args.input}:{lineno}: --answer choices needs a field 'choices' (a list of strings)")
             examples.append(Example(id=str(row.get("id", lineno)), input=row["input"], label=None))
+            choices.append(listed)
     else:
-        examples = [Example(id="0", input=args.text, label=None)]
+        if choosing and not args.choice:
+            raise DataError("--answer choices with one input text needs its choices: --choice A --choice B ...")
+        examples, choices = [Example(id="0", input=args.text, label=None)], [args.choice]
     _, generation = _generation(args)
-    rows = predict(load_trained(args.model), examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
-                   progress=len(examples) > 1, prompts=run_prompt_format(args.model), **generation)
+    if choosing and generation["method"] == "single":
+        raise DataError(SINGLE_CANNOT_CHOOSE)
+    if choosing and args.with_rationale:
+        raise DataError("--answer choices scores the listed choices only; drop --with-rationale")
+    student, prompts = load_trained(args.model), run_prompt_format(args.model)
+    if choosing:
+        rows = predict_by_choosing(student, examples, choices, batch_size=args.batch_size,
+                                   max_source=generation["max_source"], prompts=prompts, progress=len(examples) > 1)
+    else:
+        rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
+                       progress=len(examples) > 1, prompts=prompts, **generation)
     for row in rows:
-        keep = {key: row[key] for key in ("id", "prediction", "rationale") if key in row}
+        keep = {key: row[key] for key in ("id", "prediction", "rationale", "choice_logprobs") if key in row}
         sys.stdout.write(json.dumps(keep, ensure_ascii=False) + "\n")
     return 0
 
@@ -169,4 +190,8 @@ def register(sub) -> None:
     predict.add_argument("--batch-size", type=int, default=32, help="examples per generation batch")
     predict.add_argument("--max-new-tokens", type=int, default=0, help="tokens to generate (0: the run's setting)")
     predict.add_argument("--with-rationale", action="store_true", help="also generate a rationale")
+    predict.add_argument("--answer", default="generate", choices=("generate", "choices"),
+                         help="choices: answer with the likeliest listed choice (each --input row's 'choices' list)")
+    predict.add_argument("--choice", action="append", default=[],
+                         help="a listed choice for the one input text (repeat; implies --answer choices)")
     predict.set_defaults(func=cmd_predict)
