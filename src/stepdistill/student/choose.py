@@ -26,7 +26,7 @@ from .features import IGNORE, Encoder, pad_ids, padding_mask
 from .models import Student
 from .prompts import PREFIX, PromptFormat
 
-MAX_CHOICE_TOKENS = 64  # a choice longer than this is cut (as a label target of --label-tokens would be)
+MAX_CHOICE_TOKENS = 256  # train's default --max-target-len: a longer choice is cut where its label target was
 
 
 @torch.inference_mode()
