@@ -92,16 +92,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-SINGLE_CANNOT_CHOOSE = ("--answer choices: a single-task run writes its rationale before the label, so its label "
+def check_choosing(method: str, with_rationale: bool) -> None:
+    """eval / predict --answer choices: a run whose label task answers with the label, and no rationale asked."""
+    if method == "single":
+        raise DataError("--answer choices: a single-task run writes its rationale before the label, so its label "
                         "task cannot be scored choice by choice (use a dss or standard run, or --answer generate)")
+    if with_rationale:
+        raise DataError("--answer choices scores the listed choices only; drop --with-rationale")
 
 
 def check_choices(args: argparse.Namespace, task, examples: list, method: str) -> list[list[str]]:
     """eval --answer choices: every example's choices, checked before the model loads."""
-    if method == "single":
-        raise DataError(SINGLE_CANNOT_CHOOSE)
-    if args.with_rationale:
-        raise DataError("--answer choices scores the listed choices only; drop --with-rationale")
+    check_choosing(method, args.with_rationale)
     choices = []
     for example in examples:
         listed = task.answer_choices(example)
@@ -114,7 +116,6 @@ def check_choices(args: argparse.Namespace, task, examples: list, method: str) -
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ..tasks.base import Example
     from .infer import predict, predict_by_choosing
     from .models import load_trained
 
@@ -124,25 +125,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise DataError("--choice goes with one input text; with --input FILE.jsonl give each row a 'choices' list")
     check_generation_args(args)
     choosing = bool(args.choice) or args.answer == "choices"
-    if args.input:
-        examples, choices = [], []
-        for lineno, row in iter_jsonl(args.input):
-            if not isinstance(row.get("input"), str):
-                raise DataError(f"{args.input}:{lineno}: missing field 'input' (a string)")
-            listed = row.get("choices")
-            if choosing and not (isinstance(listed, list) and listed and all(isinstance(c, str) for c in listed)):
-                raise DataError(f"{args.input}:{lineno}: --answer choices needs a field 'choices' (a list of strings)")
-            examples.append(Example(id=str(row.get("id", lineno)), input=row["input"], label=None))
-            choices.append(listed)
-    else:
-        if choosing and not args.choice:
-            raise DataError("--answer choices with one input text needs its choices: --choice A --choice B ...")
-        examples, choices = [Example(id="0", input=args.text, label=None)], [args.choice]
+    examples, choices = predict_inputs(args, choosing)
     _, generation = _generation(args)
-    if choosing and generation["method"] == "single":
-        raise DataError(SINGLE_CANNOT_CHOOSE)
-    if choosing and args.with_rationale:
-        raise DataError("--answer choices scores the listed choices only; drop --with-rationale")
+    if choosing:
+        check_choosing(generation["method"], args.with_rationale)
     student, prompts = load_trained(args.model), run_prompt_format(args.model)
     if choosing:
         rows = predict_by_choosing(student, examples, choices, batch_size=args.batch_size,
@@ -154,6 +140,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
         keep = {key: row[key] for key in ("id", "prediction", "rationale", "choice_logprobs") if key in row}
         sys.stdout.write(json.dumps(keep, ensure_ascii=False) + "\n")
     return 0
+
+
+def predict_inputs(args: argparse.Namespace, choosing: bool) -> tuple[list, list]:
+    """predict's examples (the one text, or --input's rows) and, when choosing, each one's choices."""
+    from ..tasks.base import Example, choice_list
+
+    if not args.input:
+        if choosing and not args.choice:
+            raise DataError("--answer choices with one input text needs its choices: --choice A --choice B ...")
+        return [Example(id="0", input=args.text, label=None)], [args.choice]
+    examples, choices = [], []
+    for lineno, row in iter_jsonl(args.input):
+        if not isinstance(row.get("input"), str):
+            raise DataError(f"{args.input}:{lineno}: missing field 'input' (a string)")
+        listed = choice_list(row.get("choices"))
+        if choosing and listed is None:
+            raise DataError(f"{args.input}:{lineno}: --answer choices needs a field 'choices' (a list of strings)")
+        examples.append(Example(id=str(row.get("id", lineno)), input=row["input"], label=None))
+        choices.append(listed)
+    return examples, choices
 
 
 def register(sub) -> None:

@@ -72,10 +72,7 @@ class Task:
     def answer_choices(self, example: Example) -> list[str] | None:
         """The answers an example allows (`eval --answer choices`): its `choices` field (CQA; a JSON Lines row's
         own `choices` list of strings), or None for an open answer."""
-        choices = example.fields.get("choices")
-        if isinstance(choices, list) and choices and all(isinstance(choice, str) for choice in choices):
-            return choices
-        return None
+        return choice_list(example.fields.get("choices"))
 
     def input_path(self, split: str) -> Path:
         return self.data_dir / self.name / f"{self.name}_{split}.json"
@@ -145,6 +142,13 @@ class Task:
         pool = self.load(self.pool_split, with_teacher)
         train, valid = hold_out(pool, self.valid_fraction, SPLIT_SEED)
         return train if split == "train" else valid
+
+
+def choice_list(value) -> list[str] | None:
+    """`value` when it is a non-empty list of strings (a row's answer choices), else None."""
+    if isinstance(value, list) and value and all(isinstance(choice, str) for choice in value):
+        return value
+    return None
 
 
 def pool_shares(valid_fraction: float) -> dict[str, str]:
