@@ -40,7 +40,7 @@ from stepdistill.experiments.compare import seed_pairs
 from stepdistill.experiments.paired import SeedPair, compare, format_seed_interval
 from stepdistill.experiments.plots import accuracy_plot, differences_plot
 from stepdistill.experiments.report import accuracy_summary
-from stepdistill.experiments.runs import RunScores, aligned
+from stepdistill.experiments.runs import RunScores, aligned, correctness
 from stepdistill.experiments.selection import last_checkpoint_correctness
 from stepdistill.jsonio import iter_jsonl, read_json
 from stepdistill.tasks.cqa import CHOICE_LETTERS, choices_in
@@ -313,8 +313,7 @@ def snapped(run: RunScores) -> RunScores:
 
 def answered_by_choosing(run: RunScores) -> RunScores:
     """The run rescored from its `eval --answer choices` predictions (CHOICE_PREDICTIONS in its folder)."""
-    path = run.folder / CHOICE_PREDICTIONS
-    return dataclasses.replace(run, correct={str(row["id"]): bool(row["correct"]) for _, row in iter_jsonl(path)})
+    return dataclasses.replace(run, correct=correctness(run.folder / CHOICE_PREDICTIONS))
 
 
 def require_chosen(arms: list[Arm]) -> None:

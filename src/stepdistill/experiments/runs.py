@@ -57,6 +57,11 @@ def test_correctness(folder: str | Path) -> dict[str, bool]:
     path = Path(folder) / TEST_PREDICTIONS
     if not path.is_file():
         raise DataError(f"{folder}: no {TEST_PREDICTIONS} (the run was trained with --no-test, or did not finish)")
+    return correctness(path)
+
+
+def correctness(path: Path) -> dict[str, bool]:
+    """{item id: answered correctly} from a predictions file (rows with `id` and `correct`), as eval writes it."""
     correct = {}
     for lineno, row in iter_jsonl(path):
         item = str(require(row, "id", f"{path}:{lineno}"))

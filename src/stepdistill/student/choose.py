@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import DynamicCache
 
 from .features import IGNORE, Encoder, pad_ids, padding_mask
+from .loss import shift_right
 from .models import Student
 from .prompts import PREFIX, PromptFormat
 
@@ -74,6 +75,7 @@ def _decoder_batch(model, tokenizer, sources: list[list[int]], owners: list[int]
                 logits_to_keep=1, **{_cache_argument(model): cache})
     first = out.logits[:, -1].float().log_softmax(-1)  # (B, V): the first target token follows the source
     scores = first[torch.tensor(owners, device=device), torch.tensor([t[0] for t in targets], device=device)]
+    starts = mask.sum(-1)  # (B,): real source tokens, where each source's choice positions start
     # The later tokens, in groups of one length: most choices are 1-3 tokens, so padding every row to the
     # longest of the batch would more than double this pass.
     for length in sorted({len(target) - 1 for target in targets} - {0}):
@@ -81,7 +83,7 @@ def _decoder_batch(model, tokenizer, sources: list[list[int]], owners: list[int]
         index = torch.tensor([owners[row] for row in rows], device=device)
         steps = torch.tensor([targets[row][:-1] for row in rows], device=device)  # (G, length): position t
         labels = torch.tensor([targets[row][1:] for row in rows], device=device)  # predicts labels[:, t]
-        positions = mask.sum(-1)[index][:, None] + torch.arange(length, device=device)[None, :]  # after the source
+        positions = starts[index][:, None] + torch.arange(length, device=device)[None, :]
         logits = model(input_ids=steps, attention_mask=torch.cat([mask[index], torch.ones_like(steps)], dim=-1),
                        position_ids=positions, use_cache=True,
                        **{_cache_argument(model): _rows_of(cache, index)}).logits  # (G, length, V)
@@ -107,7 +109,8 @@ def _seq2seq_batch(model, tokenizer, sources: list[list[int]], owners: list[int]
                                                         device=device), attention_mask=mask).last_hidden_state
     index = torch.tensor(owners, device=device)
     labels = torch.tensor(pad_ids(targets, IGNORE, left=False), device=device)  # (C, L)
-    logits = model(encoder_outputs=(hidden[index],), attention_mask=mask[index], labels=labels).logits  # (C, L, V)
+    logits = model(encoder_outputs=(hidden[index],), attention_mask=mask[index],
+                   decoder_input_ids=shift_right(labels, model)).logits  # (C, L, V); no loss computed
     return _summed(logits, labels).tolist()
 
 

@@ -74,13 +74,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not examples:
         raise DataError(f"task {task.name} split {args.split}: no examples to evaluate")
     choices = check_choices(args, task, examples, generation["method"]) if args.answer == "choices" else None
-    student = load_trained(args.model)
+    student, prompts = load_trained(args.model), run_prompt_format(args.model)
     if choices is None:
         rows = predict(student, examples, batch_size=args.batch_size, with_rationale=args.with_rationale,
-                       prompts=run_prompt_format(args.model), **generation)
+                       prompts=prompts, **generation)
     else:
         rows = predict_by_choosing(student, examples, choices, batch_size=args.batch_size,
-                                   max_source=generation["max_source"], prompts=run_prompt_format(args.model))
+                                   max_source=generation["max_source"], prompts=prompts)
     accuracy = score_predictions(task, examples, rows)
     write_jsonl(out, rows)
     result = {"task": task.name, "split": args.split, "n": len(rows), "accuracy": round(accuracy, 2),

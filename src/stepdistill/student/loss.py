@@ -35,7 +35,7 @@ def task_loss(model: torch.nn.Module, rows: dict[str, torch.Tensor], is_seq2seq:
     """Mean cross-entropy over the target tokens of one task's rows (a 0-dim tensor)."""
     labels = rows["labels"]
     if is_seq2seq:
-        decoder_input_ids = _shift_right(labels, model)
+        decoder_input_ids = shift_right(labels, model)
         logits = model(input_ids=rows["input_ids"], attention_mask=rows["attention_mask"],
                        decoder_input_ids=decoder_input_ids).logits  # (B, T, V)
         return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
@@ -51,7 +51,7 @@ def task_loss(model: torch.nn.Module, rows: dict[str, torch.Tensor], is_seq2seq:
     return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
 
 
-def _shift_right(labels: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
+def shift_right(labels: torch.Tensor, model: torch.nn.Module) -> torch.Tensor:
     inner = model.module if hasattr(model, "module") else model
     config = inner.config
     start = config.decoder_start_token_id if config.decoder_start_token_id is not None else config.pad_token_id
