@@ -88,6 +88,49 @@ def test_sweep_config_errors(tmp_path):
         SweepConfig.load(tmp_path / "missing.yaml")
 
 
+def test_sweep_set_overrides_change_the_grid_and_train_settings():
+    config = SweepConfig.load(ROOT / "configs" / "smoke.yaml",
+                              ["seeds=[3, 4]", "methods=dss", "train.lr=3e-4", "train.max_steps=5"])
+    assert config.seeds == [3, 4] and config.methods == ["dss"]  # a single value is a one-item axis
+    assert config.train["lr"] == 3e-4 and config.train["max_steps"] == 5  # 3e-4: a number, not YAML 1.1's word
+    assert config.train["batch_size"] == 4 and config.students == ["tiny-llama", "tiny-t5"]  # the rest as the file
+    runs = planned_runs(config, Path("/tmp/x"))
+    assert {(run.method, run.seed, run.lr, run.max_steps) for run in runs} == {("dss", 3, 3e-4, 5), ("dss", 4, 3e-4, 5)}
+
+
+@pytest.mark.parametrize("override, message", [
+    ("seeds", "expected KEY=VALUE"),
+    ("=3", "expected KEY=VALUE"),
+    ("train.=3", "expected KEY=VALUE"),
+    ("seed=[3]", r"smoke.yaml with --set seed=\[3\]: unknown key\(s\) seed"),
+    ("train.learning_rate=1", "unknown train setting.*learning_rate"),
+    ("seeds=[a]", "with --set seeds=\\[a\\]: seeds should be whole numbers, got 'a'"),
+    ("methods=[dss", "the value is not valid YAML"),
+])
+def test_sweep_set_errors_name_the_override(override, message):
+    with pytest.raises(DataError, match=message):
+        SweepConfig.load(ROOT / "configs" / "smoke.yaml", [override])
+
+
+def test_sweep_with_set_saves_the_config_it_ran(tmp_path, data_dir, capsys):
+    import yaml
+
+    out = tmp_path / "sweep"
+    base = ["sweep", "--config", str(ROOT / "configs" / "smoke.yaml"), "--out", str(out), "--data-dir", str(data_dir)]
+    narrowed = ["--set", "methods=[standard]", "--set", "students=[tiny-llama]", "--set", "fractions=[0.5]",
+                "--set", "seeds=[7]", "--set", "train.max_steps=1"]
+    assert main(base + narrowed) == 0
+    assert [path.name for path in (out / "runs").iterdir()] == ["svamp__standard-gold__tiny-llama__f0.5__s7"]
+    saved = (out / "config.yaml").read_text()
+    assert saved.startswith(f"# {ROOT / 'configs' / 'smoke.yaml'} with --set methods=[standard] --set ")
+    assert yaml.safe_load(saved)["seeds"] == [7] and yaml.safe_load(saved)["train"]["max_steps"] == 1
+    assert SweepConfig.load(out / "config.yaml").seeds == [7]  # what was run can be run again as it is
+    assert main(base + narrowed[:-2] + ["--set", "train.max_steps=2"]) == 2  # the finished cell's settings differ
+    assert "--max-steps was 1, now 2" in capsys.readouterr().err
+    assert main(base[:-4] + ["--out", str(tmp_path / "never"), "--set", "seed=1"]) == 2
+    assert not (tmp_path / "never").exists()  # a bad override stops the sweep before it makes anything
+
+
 def test_shipped_configs_load():
     for path in [ROOT / "configs" / "smoke.yaml", ROOT / "configs" / "cpu" / "svamp.yaml",
                  *sorted((ROOT / "configs" / "paper").glob("*.yaml")),

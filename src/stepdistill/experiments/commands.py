@@ -9,7 +9,7 @@ import json
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .sweep import run_sweep
 
-    rows = run_sweep(args.config, args.out, args.data_dir, args.workers)
+    rows = run_sweep(args.config, args.out, args.data_dir, args.workers, args.set)
     print(f"{len(rows)} finished runs in {args.out}/results.jsonl; next: stepdistill report {args.out}")
     return 0
 
@@ -45,6 +45,9 @@ def register(sub) -> None:
     sweep.add_argument("--data-dir", help="the release's datasets/ folder (default $STEPDISTILL_DATA, ./datasets)")
     sweep.add_argument("--workers", type=int, default=1, help="cells trained at once, each in its own process "
                        "(GPUs round-robin, else CPU threads split evenly); each cell's output goes to its train.log")
+    sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="change the config for this sweep, e.g. --set seeds=[3,4] --set methods=[dss] "
+                       "--set train.epochs=5 (repeatable; saved in OUT/config.yaml)")
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="table, plots and an HTML page for a sweep folder")

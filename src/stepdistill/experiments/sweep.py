@@ -40,37 +40,82 @@ class SweepConfig:
     teacher_accuracy: dict  # optional {task: percent}, drawn as the teacher's line in plots
 
     @classmethod
-    def load(cls, path: str | Path) -> "SweepConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: sweep config not found")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
-        except yaml.YAMLError as error:
-            raise DataError(f"{path}: malformed YAML ({' '.join(str(error).split())})") from None
-        except UnicodeDecodeError as error:
-            raise DataError(f"{path}: not UTF-8 text (byte {error.start})") from None
-        if not isinstance(raw, dict):
-            raise DataError(f"{path}: the top level should be a mapping (name:, tasks:, train: ...), "
-                            f"got a {type(raw).__name__}")
-        if not isinstance(raw.get("train", {}), dict):
-            raise DataError(f"{path}: 'train' should be a mapping of train settings")
-        known = {field.name for field in dataclasses.fields(TrainSettings)}
-        unknown = set(raw.get("train", {})) - known
-        if unknown:
-            raise DataError(f"{path}: unknown train setting(s) {', '.join(sorted(unknown))}")
-        for axis in AXES:
-            if axis in raw and not isinstance(raw[axis], list):
-                raise DataError(f"{path}: '{axis}' should be a list")
-        extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy", "serve"}  # serve: report only
-        if extra:
-            raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
+    def load(cls, path: str | Path, overrides: list[str] | tuple = ()) -> "SweepConfig":
+        raw = effective_mapping(path, overrides)
+        where = f"{path} with --set {' --set '.join(overrides)}" if overrides else str(path)  # errors name both
+        check_mapping(raw, where)
         tasks = [str(TaskSpec.parse(task)) for task in raw.get("tasks", ["svamp"])]  # a mapping: a spec with options
-        return cls(name=raw.get("name", path.stem), tasks=tasks,
+        return cls(name=raw.get("name", Path(path).stem), tasks=tasks,
                    methods=raw.get("methods", ["standard", "dss"]), labels=raw.get("labels", ["gold"]),
-                   fractions=numbers(raw.get("fractions", [1.0]), float, f"{path}: fractions"),
-                   students=raw.get("students", ["smollm2"]), seeds=numbers(raw.get("seeds", [0]), int, f"{path}: seeds"),
+                   fractions=numbers(raw.get("fractions", [1.0]), float, f"{where}: fractions"),
+                   students=raw.get("students", ["smollm2"]), seeds=numbers(raw.get("seeds", [0]), int, f"{where}: seeds"),
                    train=raw.get("train", {}), teacher_accuracy=raw.get("teacher_accuracy", {}))
+
+
+def check_mapping(raw: dict, path: str) -> None:
+    """Known keys only, axes as lists, train as a mapping of TrainSettings fields (the values are checked when
+    each cell's settings are made)."""
+    if not isinstance(raw.get("train", {}), dict):
+        raise DataError(f"{path}: 'train' should be a mapping of train settings")
+    known = {field.name for field in dataclasses.fields(TrainSettings)}
+    unknown = set(raw.get("train", {})) - known
+    if unknown:
+        raise DataError(f"{path}: unknown train setting(s) {', '.join(sorted(unknown))}")
+    for axis in AXES:
+        if axis in raw and not isinstance(raw[axis], list):
+            raise DataError(f"{path}: '{axis}' should be a list")
+    extra = set(raw) - set(AXES) - {"name", "train", "teacher_accuracy", "serve"}  # serve: report only
+    if extra:
+        raise DataError(f"{path}: unknown key(s) {', '.join(sorted(extra))}")
+
+
+def read_mapping(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: sweep config not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+    except yaml.YAMLError as error:
+        raise DataError(f"{path}: malformed YAML ({' '.join(str(error).split())})") from None
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start})") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: the top level should be a mapping (name:, tasks:, train: ...), "
+                        f"got a {type(raw).__name__}")
+    return raw
+
+
+def effective_mapping(path: str | Path, overrides: list[str] | tuple = ()) -> dict:
+    """The config file's mapping with each `--set KEY=VALUE` applied in order (KEY: a top-level key such as
+    seeds, or train.FIELD); the result is validated as if the file had said it."""
+    raw = read_mapping(path)
+    for override in overrides:
+        key, value = parse_override(override)
+        if key.startswith("train."):
+            train = raw.get("train") or {}
+            if not isinstance(train, dict):
+                raise DataError(f"{path}: 'train' should be a mapping of train settings")
+            raw["train"] = {**train, key.removeprefix("train."): value}
+        else:
+            raw[key] = [value] if key in AXES and not isinstance(value, list) else value  # seeds=3: one seed
+    return raw
+
+
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-4, which YAML 1.1 would read as a word
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """"seeds=[3, 4]" -> ("seeds", [3, 4]); the value read as YAML, so lists, numbers and words all work."""
+    key, equals, value = text.partition("=")
+    key = key.strip()
+    if not equals or not key or key.startswith(".") or key.endswith("."):
+        raise DataError(f"--set {text!r}: expected KEY=VALUE, e.g. seeds=[3,4], methods=[dss] or train.epochs=5")
+    if NUMBER.fullmatch(value.strip()):
+        return key, float(value)
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise DataError(f"--set {text!r}: the value is not valid YAML ({' '.join(str(error).split())})") from None
 
 
 def numbers(values: list, kind: type, where: str) -> list:
@@ -190,18 +235,19 @@ def read_results(out: Path) -> list[dict]:
     return [row for _, row in iter_jsonl(path)]
 
 
-def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = None, workers: int = 1) -> list[dict]:
+def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = None, workers: int = 1,
+              overrides: list[str] | tuple = ()) -> list[dict]:
     """Train every unfinished cell (resuming the started ones), one after another or `workers` at once."""
     if workers < 1:
         raise DataError(f"--workers must be at least 1, got {workers}")
-    config = SweepConfig.load(config_path)
+    config = SweepConfig.load(config_path, overrides)
     out = Path(out)
     runs = planned_runs(config, out, data_dir)
     check_grid(config, runs, data_dir)
     runs = resolved_input_formats(runs)
     refuse_changed_cells(runs)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(Path(config_path).read_text(encoding="utf-8-sig"), encoding="utf-8")
+    (out / "config.yaml").write_text(saved_config(config_path, overrides), encoding="utf-8")
     cells = unfinished_cells(runs)
     if workers > 1 and len(cells) > 1:
         from .workers import train_in_workers
@@ -210,6 +256,15 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     else:
         train_one_by_one(cells, out)
     return gather_results(out)
+
+
+def saved_config(config_path: str | Path, overrides: list[str] | tuple = ()) -> str:
+    """The config as the sweep ran it: the file itself (its comments kept), or with --set the effective mapping
+    under a header naming the file and the overrides."""
+    if not overrides:
+        return Path(config_path).read_text(encoding="utf-8-sig")
+    header = f"# {config_path} with --set {' --set '.join(overrides)}\n"
+    return header + yaml.safe_dump(effective_mapping(config_path, overrides), sort_keys=False)
 
 
 def unfinished_cells(runs: list[TrainSettings]) -> list[TrainSettings]:
