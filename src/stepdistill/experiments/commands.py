@@ -46,8 +46,9 @@ def register(sub) -> None:
     sweep.add_argument("--workers", type=int, default=1, help="cells trained at once, each in its own process "
                        "(GPUs round-robin, else CPU threads split evenly); each cell's output goes to its train.log")
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="change the config for this sweep, e.g. --set seeds=[3,4] --set methods=[dss] "
-                       "--set train.epochs=5 (repeatable; saved in OUT/config.yaml)")
+                       help="change the config for this sweep, e.g. --set 'seeds=[3,4]' --set methods=dss "
+                       "--set train.epochs=5 (repeatable; a value is YAML, one value on an axis a one-item list; "
+                       "quote brackets for the shell; saved in OUT/config.yaml)")
     sweep.set_defaults(func=cmd_sweep)
 
     report = sub.add_parser("report", help="table, plots and an HTML page for a sweep folder")
