@@ -42,7 +42,7 @@ class SweepConfig:
     @classmethod
     def load(cls, path: str | Path, overrides: list[str] | tuple = ()) -> "SweepConfig":
         raw = effective_mapping(path, overrides)
-        where = f"{path} with --set {' --set '.join(overrides)}" if overrides else str(path)  # errors name both
+        where = described(path, overrides)  # errors name the file and the overrides
         check_mapping(raw, where)
         tasks = [str(TaskSpec.parse(task)) for task in raw.get("tasks", ["svamp"])]  # a mapping: a spec with options
         return cls(name=raw.get("name", Path(path).stem), tasks=tasks,
@@ -93,12 +93,15 @@ def effective_mapping(path: str | Path, overrides: list[str] | tuple = ()) -> di
         key, value = parse_override(override)
         if key.startswith("train."):
             train = raw.get("train") or {}
-            if not isinstance(train, dict):
-                raise DataError(f"{path}: 'train' should be a mapping of train settings")
-            raw["train"] = {**train, key.removeprefix("train."): value}
+            if isinstance(train, dict):  # else left as it is, for check_mapping to refuse
+                raw["train"] = {**train, key.removeprefix("train."): value}
         else:
             raw[key] = [value] if key in AXES and not isinstance(value, list) else value  # seeds=3: one seed
     return raw
+
+
+def described(path: str | Path, overrides: list[str] | tuple = ()) -> str:
+    return f"{path} with --set {' --set '.join(overrides)}" if overrides else str(path)
 
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")  # 1e-4, which YAML 1.1 would read as a word
@@ -263,8 +266,7 @@ def saved_config(config_path: str | Path, overrides: list[str] | tuple = ()) -> 
     under a header naming the file and the overrides."""
     if not overrides:
         return Path(config_path).read_text(encoding="utf-8-sig")
-    header = f"# {config_path} with --set {' --set '.join(overrides)}\n"
-    return header + yaml.safe_dump(effective_mapping(config_path, overrides), sort_keys=False)
+    return f"# {described(config_path, overrides)}\n" + yaml.safe_dump(effective_mapping(config_path, overrides), sort_keys=False)
 
 
 def unfinished_cells(runs: list[TrainSettings]) -> list[TrainSettings]:
