@@ -127,6 +127,13 @@ def test_sweep_with_set_saves_the_config_it_ran(tmp_path, data_dir, capsys):
     assert SweepConfig.load(out / "config.yaml").seeds == [7]  # what was run can be run again as it is
     assert main(base + narrowed[:-2] + ["--set", "train.max_steps=2"]) == 2  # the finished cell's settings differ
     assert "--max-steps was 1, now 2" in capsys.readouterr().err
+    other_seed = base + narrowed[:-4] + ["--set", "seeds=[8]"]
+    assert main(other_seed + ["--set", "train.max_steps=2"]) == 2  # a new cell, but another recipe than the folder's
+    error = capsys.readouterr().err
+    assert "its cell svamp__standard-gold__tiny-llama__f0.5__s7 ran with other train settings" in error
+    assert "--max-steps was 1, now 2" in error and not (out / "runs" / "svamp__standard-gold__tiny-llama__f0.5__s8").exists()
+    assert main(other_seed + ["--set", "train.max_steps=1"]) == 0  # more seeds of the same recipe: fine
+    assert sorted(path.name[-2:] for path in (out / "runs").iterdir()) == ["s7", "s8"]
     assert main(base[:-4] + ["--out", str(tmp_path / "never"), "--set", "seed=1"]) == 2
     assert not (tmp_path / "never").exists()  # a bad override stops the sweep before it makes anything
 

@@ -25,6 +25,8 @@ from ..tasks.spec import TaskSpec
 
 RESULTS_FILE = "results.jsonl"
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
+CELL_KEYS = ("task", "method", "labels", "fraction", "student", "seed")  # a cell's place on the axes; the rest of its
+# train settings is the sweep's recipe, shared by every cell of one folder
 
 
 @dataclass
@@ -201,6 +203,29 @@ def refuse_changed_cells(runs: list[TrainSettings]) -> None:
                         "or restore the config")
 
 
+def refuse_mixed_recipe(runs: list[TrainSettings], out: Path) -> None:
+    """New cells (other seeds by --set, say) must train with the recipe of the cells already in the folder: the
+    report pools a cell's seeds into one arm, and would pool seeds trained at lr 1e-4 with seeds at 3e-4. Refused,
+    naming a cell of the folder and the settings that differ."""
+    from ..student.resume import settings_differences, stored_settings
+
+    new = next((settings for settings in runs if stored_settings(settings.out) is None), None)
+    if new is None or not (out / "runs").is_dir():
+        return
+    for folder in sorted(path for path in (out / "runs").iterdir() if path.is_dir()):
+        stored = stored_settings(folder)
+        if stored is None:
+            continue
+        as_new_cell = {**stored, **{key: getattr(new, key) for key in CELL_KEYS}}
+        if stored.get("student") != new.student:  # --input-format auto resolves per student
+            as_new_cell["input_format"] = new.input_format
+        differences = settings_differences(as_new_cell, new)
+        if differences:
+            raise DataError(f"{out}: its cell {folder.name} ran with other train settings than the config now gives "
+                            f"({'; '.join(differences)}), and a report pools the cells of one folder; train "
+                            "another recipe into another --out")
+
+
 def is_finished(run_dir: str | Path) -> bool:
     return load_run(run_dir, missing_ok=True).get("status") == "done"
 
@@ -249,6 +274,7 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     check_grid(config, runs, data_dir)
     runs = resolved_input_formats(runs)
     refuse_changed_cells(runs)
+    refuse_mixed_recipe(runs, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(saved_config(config_path, overrides), encoding="utf-8")
     cells = unfinished_cells(runs)
