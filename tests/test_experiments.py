@@ -134,6 +134,9 @@ def test_sweep_with_set_saves_the_config_it_ran(tmp_path, data_dir, capsys):
     assert "--max-steps was 1, now 2" in error and not (out / "runs" / "svamp__standard-gold__tiny-llama__f0.5__s8").exists()
     assert main(other_seed + ["--set", "train.max_steps=1"]) == 0  # more seeds of the same recipe: fine
     assert sorted(path.name[-2:] for path in (out / "runs").iterdir()) == ["s7", "s8"]
+    invocations = (out / "invocations.log").read_text().splitlines()  # the two that ran, not the refused ones
+    assert len(invocations) == 2 and invocations[0].endswith("--set seeds=[7] --set train.max_steps=1")
+    assert invocations[1].endswith("--set seeds=[8] --set train.max_steps=1")
     assert main(base[:-4] + ["--out", str(tmp_path / "never"), "--set", "seed=1"]) == 2
     assert not (tmp_path / "never").exists()  # a bad override stops the sweep before it makes anything
 

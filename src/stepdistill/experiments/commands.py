@@ -48,7 +48,7 @@ def register(sub) -> None:
     sweep.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="change the config for this sweep, e.g. --set 'seeds=[3,4]' --set methods=dss "
                        "--set train.epochs=5 (repeatable; a value is YAML, one value on an axis a one-item list; "
-                       "quote brackets for the shell; saved in OUT/config.yaml). Train settings other than those of the cells "
+                       "quote brackets for the shell; saved in OUT/config.yaml and OUT/invocations.log). Train settings other than those of the cells "
                        "already in OUT are refused: one folder, one recipe")
     sweep.set_defaults(func=cmd_sweep)
 

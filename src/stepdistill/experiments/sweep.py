@@ -8,6 +8,7 @@ checkpoint, so a sweep killed at any point is continued by running the same comm
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import gc
 import itertools
 import re
@@ -24,6 +25,7 @@ from ..tasks.base import pool_shares
 from ..tasks.spec import TaskSpec
 
 RESULTS_FILE = "results.jsonl"
+INVOCATIONS_FILE = "invocations.log"  # every sweep run into the folder, one line each; config.yaml is the latest
 AXES = ("tasks", "methods", "labels", "fractions", "students", "seeds")
 CELL_KEYS = ("task", "method", "labels", "fraction", "student", "seed")  # a cell's place on the axes; the rest of its
 # train settings is the sweep's recipe, shared by every cell of one folder
@@ -277,6 +279,7 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     refuse_mixed_recipe(runs, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(saved_config(config_path, overrides), encoding="utf-8")
+    log_invocation(out, config_path, overrides)
     cells = unfinished_cells(runs)
     if workers > 1 and len(cells) > 1:
         from .workers import train_in_workers
@@ -285,6 +288,13 @@ def run_sweep(config_path: str | Path, out: str | Path, data_dir: str | None = N
     else:
         train_one_by_one(cells, out)
     return gather_results(out)
+
+
+def log_invocation(out: Path, config_path: str | Path, overrides: list[str] | tuple) -> None:
+    """One line per sweep run into the folder (a folder filled by several --set runs keeps how each cell came)."""
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    with open(out / INVOCATIONS_FILE, "a", encoding="utf-8") as log:
+        log.write(f"{started}  {described(config_path, overrides)}\n")
 
 
 def saved_config(config_path: str | Path, overrides: list[str] | tuple = ()) -> str:
