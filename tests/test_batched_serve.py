@@ -206,7 +206,12 @@ def test_a_whole_answer_whose_client_times_out_is_cancelled(one_slot):
     before = server_stats(base_url)
     with pytest.raises(openai.APITimeoutError):
         ask(client.with_options(timeout=0.5), PROMPTS[3], max_tokens=LONG)
-    after = stats_once(base_url, lambda stats: stats["running"] == stats["waiting"] == 0)
     cancelled = ("cancelled_running", "cancelled_waiting")
-    assert sum(after[key] - before[key] for key in cancelled) == 1  # running by then, unless the CPU was busy
+
+    def ended(stats: dict) -> bool:  # on a busy CPU the server may reach the request only after its client left
+        return sum(stats[key] - before[key] for key in (*cancelled, "finished")) >= 1 and \
+            stats["running"] == stats["waiting"] == 0
+
+    after = stats_once(base_url, ended)
+    assert sum(after[key] - before[key] for key in cancelled) == 1  # running or still waiting by then
     assert after["finished"] == before["finished"]  # it did not decode on to max_tokens
