@@ -11,9 +11,10 @@ import pytest
 from stepdistill.cli import main
 from stepdistill.errors import DataError
 from stepdistill.experiments.compare import compare_folders
-from stepdistill.experiments.paired import (T_975, SeedPair, compare, mcnemar_exact, minimum_detectable_effect,
-                                            normal_paired_interval, paired_bootstrap, seed_interval, t_interval,
-                                            t_quantile_975, verdict, wilson_interval)
+from stepdistill.experiments.paired import (T_975, SeedPair, compare, describe_verdict, mcnemar_exact,
+                                            minimum_detectable_effect, normal_paired_interval, paired_bootstrap,
+                                            seed_interval, seeds_detectable, seeds_needed, spread_over_seeds,
+                                            t_interval, t_quantile_80, t_quantile_975, verdict, wilson_interval)
 from stepdistill.experiments.report import summarize, training_rationales, write_report
 from stepdistill.experiments.runs import student_name, task_name
 from stepdistill.experiments.selection import last_checkpoint_correctness
@@ -136,6 +137,49 @@ def test_three_seeds_that_disagree_are_not_a_win():
     assert single.verdict == "better" and single.seed_low is None
 
 
+def test_t_quantile_80_against_the_published_table():
+    # t_0.80 from a printed table (one-tailed 0.20): the expansion is close even at 1 degree of freedom
+    published = {1: 1.376, 2: 1.061, 3: 0.978, 5: 0.920, 10: 0.879, 30: 0.854}
+    for degrees, value in published.items():
+        assert t_quantile_80(degrees) == pytest.approx(value, rel=0.02 if degrees == 1 else 3e-3)
+    assert t_quantile_80(100_000) == pytest.approx(0.8416, abs=1e-4)
+    with pytest.raises(ValueError):
+        t_quantile_80(0)
+
+
+def test_seed_planning_by_hand():
+    # per-seed differences +10, +5, 0 points: spread (SD) 5; three seeds detect (t_0.975,2 + t_0.80,2) * 5 / sqrt 3
+    pairs = [seed_pair(50, 30, 10, 110, seed=0), seed_pair(50, 20, 10, 120, seed=1), seed_pair(50, 10, 10, 130, seed=2)]
+    assert spread_over_seeds(pairs) == pytest.approx(5.0) and spread_over_seeds(pairs[:1]) is None
+    assert seeds_detectable(5.0, 3) == pytest.approx((4.3027 + t_quantile_80(2)) * 5 / math.sqrt(3))
+    result = compare("a", "b", pairs)
+    assert result.seed_spread == pytest.approx(5.0)
+    assert result.seed_detectable == pytest.approx(seeds_detectable(5.0, 3))
+    assert compare("a", "b", pairs[:1]).seed_detectable is None
+    # more seeds detect less; the same spread with 4x the seeds detects about half
+    assert seeds_detectable(5.0, 40) < seeds_detectable(5.0, 10) < seeds_detectable(5.0, 3)
+    assert seeds_detectable(5.0, 400) == pytest.approx(seeds_detectable(5.0, 100) / 2, rel=0.01)
+
+
+def test_seeds_needed_is_the_smallest_that_detects():
+    # the README's hand computation: gaps spread by 4.0 points, a 1.9-point lead, needs about 37 seed pairs
+    assert seeds_needed(4.0, 1.9) == 37 and seeds_needed(4.0, -1.9) == 37
+    for spread, difference in ((2.4, 1.0), (4.0, 1.9), (1.0, 5.0), (10.0, 0.3)):
+        needed = seeds_needed(spread, difference)
+        assert seeds_detectable(spread, needed) <= difference
+        assert needed == 2 or seeds_detectable(spread, needed - 1) > difference
+    assert seeds_needed(0.0, 1.0) == 2  # no spread: the fewest seeds a t test takes
+    with pytest.raises(ValueError):
+        seeds_needed(4.0, 0.0)
+
+
+def test_the_verdict_names_what_the_seeds_could_detect():
+    assert describe_verdict("no detectable difference", 1.04) == "no detectable difference (could detect ≥ 1.0 points)"
+    assert describe_verdict("no detectable difference", 1.04, 2.56) == (
+        "no detectable difference (could detect ≥ 1.0 points on these items, ≥ 2.6 over these seeds)")
+    assert describe_verdict("better", 1.0, 2.0) == "better"
+
+
 # -- run folders ----------------------------------------------------------------------------------------
 
 def write_run(folder: Path, method: str, seed: int, correct: list[bool], *, task="svamp", student="tiny-llama",
@@ -177,6 +221,33 @@ def test_compare_pairs_seeds_and_names_arms(tmp_path, capsys):
     assert main(["compare", *map(str, folders), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["pairs"][0]["only_a"] == 40 and len(printed["accuracy"]) == 2
+
+
+def test_compare_plans_seeds_for_a_target_difference(tmp_path, capsys):
+    # dss's edge moves from seed to seed: +5, +10 and 0 points on 60 items
+    edges = {0: 3, 1: 6, 2: 0}
+    folders = []
+    for seed, edge in edges.items():
+        standard = [index < 30 for index in range(60)]
+        dss = [index < 30 + edge for index in range(60)]
+        folders += [write_run(tmp_path / f"dss{seed}", "dss", seed, dss),
+                    write_run(tmp_path / f"standard{seed}", "standard", seed, standard)]
+    assert main(["compare", *map(str, folders), "--target", "2"]) == 0
+    printed = capsys.readouterr().out
+    spread = statistics.stdev([5.0, 10.0, 0.0])
+    assert f"spread by {spread:.2f} points (SD over 3 seeds)" in printed
+    assert f"detects >= {seeds_detectable(spread, 3):.1f} points" in printed
+    assert f"a true difference of 2 points needs about {seeds_needed(spread, 2)} seed pairs" in printed
+    assert main(["compare", *map(str, folders), "--target", "-2", "--json"]) == 0
+    (pair,) = json.loads(capsys.readouterr().out)["pairs"]
+    assert pair["seed_pairs_needed"] == seeds_needed(spread, 2) and pair["target_difference"] == 2
+    assert pair["seed_spread"] == pytest.approx(spread)
+    with pytest.raises(SystemExit) as stop:
+        main(["compare", *map(str, folders), "--target", "0"])
+    assert stop.value.code == 2 and "non-zero" in capsys.readouterr().err
+    # one seed an arm: no spread to plan from, and no seed-noise lines
+    assert main(["compare", str(folders[0]), str(folders[1]), "--target", "2"]) == 0
+    assert "Seed noise" not in capsys.readouterr().out
 
 
 def test_compare_errors_name_the_runs(tmp_path, capsys):
@@ -284,6 +355,8 @@ def test_report_on_hand_written_sweep(tmp_path):
     md = (out / "report.md").read_text()
     assert "## Paired comparisons" in md and "| my-tickets |" in md and str(tmp_path) not in md
     assert "Selection noise" in md and "better" in md
+    # two seeds with the same gap: a spread of 0, stated with what these seeds detect
+    assert "the per-seed differences spread by 0.00 points (SD over 2 seeds)" in md
     pngs = sorted(path.name for path in out.glob("*.png"))
     assert not any(name.startswith(("fraction_", "size_")) for name in pngs)  # one fraction, one size: no line
     assert any(name.startswith("paired_") for name in pngs) and any(name.startswith("losses_") for name in pngs)

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+
+
+def nonzero_points(text: str) -> float:
+    """--target: a difference in accuracy points, not 0 (no number of seeds detects no difference)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of accuracy points, got {text!r}") from None
+    if value == 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a non-zero, finite number of accuracy points, got {text!r}")
+    return abs(value)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -24,10 +36,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_folders, format_comparison
+    from .compare import compare_folders, format_comparison, seeds_for_target
 
     comparison = compare_folders(args.runs)
-    print(json.dumps(comparison.as_dict(), indent=2) if args.json else format_comparison(comparison))
+    if args.json:
+        result = comparison.as_dict()
+        if args.target is not None:
+            result["pairs"] = seeds_for_target(result["pairs"], args.target)
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_comparison(comparison, args.target))
     return 0
 
 
@@ -60,6 +78,10 @@ def register(sub) -> None:
     compare.add_argument("runs", nargs="+", metavar="RUN", help="run folders of `stepdistill train` (2 or more); "
                          "runs that differ only in seed form one arm, arms are paired seed by seed")
     compare.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    compare.add_argument("--target", type=nonzero_points, metavar="POINTS",
+                         help="plan the next comparison: the seed pairs a true difference of POINTS accuracy "
+                         "points needs (80%% power, 5%% two-sided), from the spread of the per-seed differences "
+                         "of these runs (2 or more seeds an arm)")
     compare.set_defaults(func=cmd_compare)
 
     demo = sub.add_parser("demo", help="the whole pipeline offline on the embedded defaults (local teacher, SmolLM2)")

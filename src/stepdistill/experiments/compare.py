@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .paired import (AccuracyInterval, PairedComparison, SeedPair, accuracy_interval, compare, describe_verdict,
-                     format_seed_interval)
+                     format_seed_interval, seeds_needed)
 from .runs import RunScores, aligned, method_name
 
 # settings that never make two runs different configurations
@@ -146,11 +146,38 @@ def pairs_table(pairs: list[dict]) -> list[str]:
                      f"| [{pair['low']:+.2f}, {pair['high']:+.2f}] "
                      f"| {format_seed_interval(pair.get('seed_low'), pair.get('seed_high'))} "
                      f"| {pair['only_a']} / {pair['only_b']} "
-                     f"| {pair['p_value']:.3g} | {describe_verdict(pair['verdict'], pair['detectable'])} |")
+                     f"| {pair['p_value']:.3g} "
+                     f"| {describe_verdict(pair['verdict'], pair['detectable'], pair.get('seed_detectable'))} |")
     return lines
 
 
-def format_comparison(comparison: Comparison) -> str:
+def seed_noise_lines(pairs: list[dict], target: float | None = None) -> list[str]:
+    """Per pair with several seeds: how much its gap moves between training runs, the smallest difference these
+    seeds detect, and (with a target difference) the seed pairs that target needs. Training noise usually sets
+    the bar, not the test set, so a user plans the next comparison from this."""
+    lines = []
+    for pair in pairs:
+        if pair.get("seed_spread") is None:
+            continue
+        line = (f"{pair['a']} - {pair['b']}: the per-seed differences spread by {pair['seed_spread']:.2f} points "
+                f"(SD over {pair['seeds']} seeds); over seeds this comparison detects >= "
+                f"{pair['seed_detectable']:.1f} points (80% power, 5% two-sided)")
+        if target is not None:
+            line += (f"; a true difference of {target:g} points needs about "
+                     f"{seeds_needed(pair['seed_spread'], target)} seed pairs")
+        lines.append(line)
+    return ["Seed noise:", *lines] if lines else []
+
+
+def seeds_for_target(pairs: list[dict], target: float) -> list[dict]:
+    """The pairs, each with the seed pairs a true difference of `target` points needs (None for one seed)."""
+    return [{**pair, "target_difference": target,
+             "seed_pairs_needed": None if pair.get("seed_spread") is None else seeds_needed(pair["seed_spread"], target)}
+            for pair in pairs]
+
+
+def format_comparison(comparison: Comparison, target: float | None = None) -> str:
     arms = [f"{name}: {', '.join(folders)}" for name, folders in comparison.runs.items()]
     pairs = [pair.as_dict() for pair in comparison.pairs]
-    return "\n".join(arms + [""] + accuracy_table(comparison) + [""] + pairs_table(pairs))
+    noise = seed_noise_lines(pairs, target)
+    return "\n".join(arms + [""] + accuracy_table(comparison) + [""] + pairs_table(pairs) + ([""] + noise if noise else []))

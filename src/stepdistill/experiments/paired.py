@@ -15,7 +15,11 @@ compared item by item (a paired design), which is far more sensitive than compar
 - A verdict: "better" / "worse" only when the item interval excludes 0 and, with several seeds, the seed
   interval excludes it on the same side; "inconsistent over seeds" when only the item interval does;
   otherwise "no detectable difference" together with the smallest difference this test set could detect
-  (see `minimum_detectable_effect`).
+  (see `minimum_detectable_effect`) and, with several seeds, the smallest these seeds could detect.
+- Planning over seeds: the per-seed differences' spread gives the smallest difference a t test over S seed pairs
+  detects with 80% power, and the seed pairs a target difference needs (`seeds_detectable`, `seeds_needed`).
+  Training noise, not the test set, usually sets the bar: on 1,221 CQA test items the item test detects about
+  1 point, nine seeds about 2.5 (BENCHMARKS.md).
 
 Pure functions on lists of booleans (one per test item); reading run folders lives in runs.py.
 """
@@ -84,6 +88,8 @@ class PairedComparison:
     detectable: float  # smallest difference (points) detectable at 80% power, see minimum_detectable_effect
     seed_low: float | None = None  # 95% t interval over seeds of the per-seed difference; None for one seed
     seed_high: float | None = None
+    seed_spread: float | None = None  # standard deviation (points) of the per-seed differences; None for one seed
+    seed_detectable: float | None = None  # smallest difference these seeds detect at 80% power, see seeds_detectable
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -179,6 +185,11 @@ def minimum_detectable_effect(pairs: list[SeedPair]) -> float:
     return 100 * (Z_95 + Z_POWER_80) * math.sqrt(variance) / len(pairs)
 
 
+def cornish_fisher_t(z: float, degrees: int) -> float:
+    """Student's t quantile from the normal quantile z, by the Cornish-Fisher expansion in 1/degrees."""
+    return z + (z ** 3 + z) / (4 * degrees) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * degrees ** 2)
+
+
 def t_quantile_975(degrees: int) -> float:
     """Student's t at 0.975 (two-sided 95%): the table to 30 degrees of freedom, then the Cornish-Fisher
     expansion around the normal quantile (it gives the table's 2.0423 at 30)."""
@@ -186,8 +197,15 @@ def t_quantile_975(degrees: int) -> float:
         raise ValueError("a t interval needs at least 1 degree of freedom (2 seeds)")
     if degrees <= len(T_975):
         return T_975[degrees - 1]
-    z = Z_95
-    return z + (z ** 3 + z) / (4 * degrees) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * degrees ** 2)
+    return cornish_fisher_t(Z_95, degrees)
+
+
+def t_quantile_80(degrees: int) -> float:
+    """Student's t at 0.80 (the 80%-power quantile), by the expansion alone: near the centre it is close at
+    any degrees of freedom (1.349 against the table's 1.376 at 1, 1.058 against 1.061 at 2, 0.879 at 10)."""
+    if degrees < 1:
+        raise ValueError("a t quantile needs at least 1 degree of freedom (2 seeds)")
+    return cornish_fisher_t(Z_POWER_80, degrees)
 
 
 def t_interval(values: list[float]) -> tuple[float, float] | None:
@@ -203,6 +221,35 @@ def seed_interval(pairs: list[SeedPair]) -> tuple[float, float] | None:
     """95% t interval (points) of the mean per-seed difference, each seed's pair of runs one draw of training;
     None for a single seed, whose training noise cannot be measured."""
     return t_interval([100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs])
+
+
+def spread_over_seeds(pairs: list[SeedPair]) -> float | None:
+    """Standard deviation (points) of the per-seed differences: how far one training run's gap moves from the
+    next; None for a single seed."""
+    if len(pairs) < 2:
+        return None
+    return statistics.stdev([100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs])
+
+
+def seeds_detectable(spread: float, seeds: int) -> float:
+    """Smallest true mean difference (points) that a two-sided 5% t test over `seeds` seed pairs detects with
+    80% power, when per-seed differences spread by `spread` points:
+    (t_0.975 + t_0.80, both at seeds - 1 degrees of freedom) · spread / sqrt(seeds).
+    The usual approximation of the noncentral t; it needs at least 2 seeds."""
+    degrees = seeds - 1
+    return (t_quantile_975(degrees) + t_quantile_80(degrees)) * spread / math.sqrt(seeds)
+
+
+def seeds_needed(spread: float, difference: float) -> int:
+    """Seed pairs a comparison needs to detect a true difference of `difference` points over seeds (two-sided
+    5%, 80% power), given the spread of per-seed differences seen so far: the smallest S >= 2 with
+    seeds_detectable(spread, S) <= |difference|. E.g. spread 4.0 and 1.9 points: 37 (README, SVAMP 12.5%)."""
+    if difference == 0:
+        raise ValueError("no number of seeds detects a difference of 0 points")
+    seeds = max(2, math.ceil(((Z_95 + Z_POWER_80) * spread / abs(difference)) ** 2))  # the normal answer, a floor
+    while seeds_detectable(spread, seeds) > abs(difference):
+        seeds += 1
+    return seeds
 
 
 def verdict(low: float, high: float, over_seeds: tuple[float, float] | None = None) -> str:
@@ -222,6 +269,7 @@ def compare(name_a: str, name_b: str, pairs: list[SeedPair], resamples: int = RE
         raise ValueError("compare needs at least one seed pair")
     difference, low, high = paired_bootstrap(pairs, resamples)
     over_seeds = seed_interval(pairs)
+    spread = spread_over_seeds(pairs)
     only_a = sum(pair.only_a for pair in pairs)
     only_b = sum(pair.only_b for pair in pairs)
     return PairedComparison(a=name_a, b=name_b, seeds=len(pairs), items=min(pair.items for pair in pairs),
@@ -229,13 +277,17 @@ def compare(name_a: str, name_b: str, pairs: list[SeedPair], resamples: int = RE
                             p_value=mcnemar_exact(only_a, only_b), verdict=verdict(low, high, over_seeds),
                             detectable=minimum_detectable_effect(pairs),
                             seed_low=over_seeds[0] if over_seeds else None,
-                            seed_high=over_seeds[1] if over_seeds else None)
+                            seed_high=over_seeds[1] if over_seeds else None, seed_spread=spread,
+                            seed_detectable=None if spread is None else seeds_detectable(spread, len(pairs)))
 
 
-def describe_verdict(outcome: str, detectable: float) -> str:
-    """One phrase a reader can act on: the verdict, and what the test set could have seen."""
+def describe_verdict(outcome: str, detectable: float, seed_detectable: float | None = None) -> str:
+    """One phrase a reader can act on: the verdict, and what the test set (and the seeds) could have seen."""
     if outcome == "no detectable difference":
-        return f"no detectable difference (could detect ≥ {detectable:.1f} points)"
+        if seed_detectable is None:
+            return f"no detectable difference (could detect ≥ {detectable:.1f} points)"
+        return (f"no detectable difference (could detect ≥ {detectable:.1f} points on these items, "
+                f"≥ {seed_detectable:.1f} over these seeds)")
     if outcome == "inconsistent over seeds":
         return "inconsistent over seeds (the item interval excludes 0, the seed interval does not)"
     return outcome

@@ -15,7 +15,7 @@ import yaml
 
 from ..errors import DataError
 from ..jsonio import iter_jsonl, read_json
-from .compare import compare_arms, pairs_table, sweep_arms
+from .compare import compare_arms, pairs_table, seed_noise_lines, sweep_arms
 from .paired import wilson_interval
 from .plots import report_figures
 from .runs import RATIONALES_SAMPLE, RUN_RECORD, TEST_PREDICTIONS, RunScores, method_name, student_name, task_name
@@ -192,7 +192,8 @@ def write_markdown(out: Path, report: dict, figures: list[Path], served: list[st
         lines += ["## Paired comparisons", "", PAIRED_EXPLANATION, ""]
         for group in dict.fromkeys(pair["group"] for pair in report["paired"]):
             members = [pair for pair in report["paired"] if pair["group"] == group]
-            lines += [f"### {group}", "", *pairs_table(members), ""]
+            noise = seed_noise_lines(members)
+            lines += [f"### {group}", "", *pairs_table(members), "", *([*noise, ""] if noise else [])]
     lines += selection_markdown(report["selection"]) + served
     lines += [f"![{figure.stem}]({figure.name})" for figure in figures]
     path = out / "report.md"

@@ -35,7 +35,8 @@ def write_html(out: Path, report: dict, figures: list[Path], config_text: str, e
         "introduction": INTRODUCTION, "paired_explanation": PAIRED_EXPLANATION,
         "protocols": sorted({entry["protocol"] for entry in report["results"] if entry.get("protocol")}),
         "results": [_result_cells(entry) for entry in report["results"]],
-        "paired": [{**pair, "verdict_text": describe_verdict(pair["verdict"], pair["detectable"])}
+        "paired": [{**pair, "verdict_text": describe_verdict(pair["verdict"], pair["detectable"],
+                                                                pair.get("seed_detectable"))}
                    for pair in report["paired"]],
         "selection": [{**entry, "task_name": task_name(entry["task"]), "student_name": student_name(entry["student"])}
                       for entry in report["selection"]],
