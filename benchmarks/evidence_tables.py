@@ -12,7 +12,8 @@ Prints four Markdown tables: test (valid) accuracy at every evaluated checkpoint
 only), the validation-chosen checkpoint per seed with its paired difference, the arms over all seeds
 (paired bootstrap interval and McNemar, as `stepdistill compare`), what checkpoint selection cost each
 arm, and the same pairs at the last checkpoint (a fixed budget, no selection) for runs whose
-checkpoint_scores.jsonl kept the test items (`test_right`). `--plot FILE` draws the pooled differences;
+checkpoint_scores.jsonl kept the test items (`test_right`), pooled and per seed with the discordant counts (all a
+later item-level pooling needs once the runs' machine is gone). `--plot FILE` draws the pooled differences;
 `--by-operations` splits the pairs by the number of arithmetic operations in the gold equation (SVAMP's
 labels: one step or two); `--error-kinds` says what the wrong answers get wrong (other numbers of the question,
 operators, order: arithmetic.equation_error), pairs the arms on choosing the gold's numbers, and splits the
@@ -175,6 +176,24 @@ def last_checkpoint_table(pooled: list) -> list[str]:
             lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | (items not recorded) | | | | | |")
             continue
         lines.append(f"| {arm.label} | {baseline.label} | {len(seeds)} | {paired_cells(arm, baseline, runs)} |")
+    return lines
+
+
+def last_checkpoint_seed_table(pooled: list) -> list[str]:
+    """Each seed's pair at the last checkpoint, with its discordant counts: the item bootstrap and McNemar depend on
+    nothing else, so a later analysis can pool these seeds on items from this record once the runs are gone."""
+    lines = ["| arm | seed | arm test % | baseline test % | difference | 95% paired bootstrap | "
+             "discordant (arm only / baseline only) | McNemar exact p |", "|---|---|---|---|---|---|---|---|"]
+    for arm, baseline, seeds, _ in pooled:
+        for seed in seeds:
+            runs = [at_last_checkpoint(side.finished[seed]) for side in (arm, baseline)]
+            if any(run is None for run in runs):
+                lines.append(f"| {arm.label} | {seed} | (items not recorded) | | | | | |")
+                continue
+            pair = compare(arm.label, baseline.label, [SeedPair(seed, *aligned(*runs))])
+            shares = [100 * statistics.fmean(run.correct.values()) for run in runs]
+            lines.append(f"| {arm.label} | {seed} | {shares[0]:.1f} | {shares[1]:.1f} | {pair.difference:+.1f} | "
+                         f"[{pair.low:+.1f}, {pair.high:+.1f}] | {pair.only_a} / {pair.only_b} | {pair.p_value:.3g} |")
     return lines
 
 
@@ -459,7 +478,9 @@ def main() -> None:
              pooled_table(pooled), unpaired),
             ("What choosing on validation cost (analysis only)", selection_table(arms), untested),
             ("At the last checkpoint (a fixed budget, no selection; analysis only), paired as above",
-             last_checkpoint_table(pooled), unpaired)):
+             last_checkpoint_table(pooled), unpaired),
+            ("At the last checkpoint, per seed (the discordant counts let a later analysis pool these seeds on items)",
+             last_checkpoint_seed_table(pooled), unpaired)):
         body = table[2:]  # below the header and its rule
         print(f"{title}:\n\n" + "\n".join(table) + "\n" if body else f"{title}: {empty}.\n")
     if options.by_operations:

@@ -1,5 +1,5 @@
 """benchmarks/evidence_tables.py's multiple-choice analysis (issue 13, CQA): which choice an answer picks, the
-choice it reads most like, and the share of answers at each position."""
+choice it reads most like, and the share of answers at each position; and the per-seed last-checkpoint pairs."""
 
 import json
 
@@ -57,3 +57,26 @@ def test_chosen_rescores_a_run_from_its_choice_predictions_and_names_a_missing_f
     tables.require_chosen([arm])
     assert tables.answered_by_choosing(run).correct == {"1": True, "2": False}
     assert run.correct == {"1": False, "2": True}  # the generated scores stay as they were
+
+
+def last_checkpoint_run(folder, chosen: dict[str, bool], right_at_last: list[str]) -> "tables.RunScores":
+    folder.mkdir()
+    (folder / "checkpoint_scores.jsonl").write_text(
+        json.dumps({"step": 1, "test_accuracy": 0.0, "test_right": []}) + "\n"
+        + json.dumps({"step": 2, "test_accuracy": 50.0, "test_right": right_at_last}) + "\n")
+    return tables.RunScores(folder, {"seed": 3}, chosen)
+
+
+def test_last_checkpoint_per_seed_counts_the_discordant_items_of_the_last_checkpoint(tmp_path):
+    items = {str(index): False for index in range(10)}
+    dss = last_checkpoint_run(tmp_path / "dss", {**items, "0": True}, ["0", "1", "2", "3"])
+    standard = last_checkpoint_run(tmp_path / "standard", dict(items), ["3", "4"])
+    arm = tables.Arm("dss", tmp_path, "dss", 1.0, None, finished={3: dss})
+    baseline = tables.Arm("standard", tmp_path, "standard", 1.0, None, finished={3: standard})
+    (row,) = tables.last_checkpoint_seed_table([(arm, baseline, [3], None)])[2:]
+    # at the last checkpoint: dss right on 0-3, standard on 3-4; the chosen checkpoints' scores are not used
+    # McNemar on 3 against 1 discordant items: 2 * (1 + 4) / 16
+    assert row.startswith("| dss | 3 | 40.0 | 20.0 | +20.0 | [") and row.endswith("| 3 / 1 | 0.625 |")
+    (standard.folder / "checkpoint_scores.jsonl").write_text(json.dumps({"step": 2, "test_accuracy": 50.0}) + "\n")
+    (row,) = tables.last_checkpoint_seed_table([(arm, baseline, [3], None)])[2:]
+    assert "(items not recorded)" in row
