@@ -220,7 +220,12 @@ def t_interval(values: list[float]) -> tuple[float, float] | None:
 def seed_interval(pairs: list[SeedPair]) -> tuple[float, float] | None:
     """95% t interval (points) of the mean per-seed difference, each seed's pair of runs one draw of training;
     None for a single seed, whose training noise cannot be measured."""
-    return t_interval([100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs])
+    return t_interval(per_seed_differences(pairs))
+
+
+def per_seed_differences(pairs: list[SeedPair]) -> list[float]:
+    """A - B in accuracy points, one value per seed: the draws the seed interval and the spread are made of."""
+    return [100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs]
 
 
 def spread_over_seeds(pairs: list[SeedPair]) -> float | None:
@@ -228,7 +233,7 @@ def spread_over_seeds(pairs: list[SeedPair]) -> float | None:
     next; None for a single seed."""
     if len(pairs) < 2:
         return None
-    return statistics.stdev([100 * (pair.only_a - pair.only_b) / pair.items for pair in pairs])
+    return statistics.stdev(per_seed_differences(pairs))
 
 
 def seeds_detectable(spread: float, seeds: int) -> float:
