@@ -169,6 +169,9 @@ def test_seeds_needed_is_the_smallest_that_detects():
         assert seeds_detectable(spread, needed) <= difference
         assert needed == 2 or seeds_detectable(spread, needed - 1) > difference
     assert seeds_needed(0.0, 1.0) == 2  # no spread: the fewest seeds a t test takes
+    # an absurdly small target gives an absurd but finite answer, at once (about (2.80 * 4 / 1e-12)^2 pairs)
+    tiny = seeds_needed(4.0, 1e-12)
+    assert seeds_detectable(4.0, tiny) <= 1e-12 and tiny == pytest.approx((2.8015852 * 4 / 1e-12) ** 2, rel=1e-6)
     with pytest.raises(ValueError):
         seeds_needed(4.0, 0.0)
 

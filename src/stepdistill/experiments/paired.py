@@ -251,10 +251,20 @@ def seeds_needed(spread: float, difference: float) -> int:
     seeds_detectable(spread, S) <= |difference|. E.g. spread 4.0 and 1.9 points: 37 (README, SVAMP 12.5%)."""
     if difference == 0:
         raise ValueError("no number of seeds detects a difference of 0 points")
-    seeds = max(2, math.ceil(((Z_95 + Z_POWER_80) * spread / abs(difference)) ** 2))  # the normal answer, a floor
-    while seeds_detectable(spread, seeds) > abs(difference):
-        seeds += 1
-    return seeds
+    target = abs(difference)
+    # t quantiles exceed the normal ones, so the normal answer is a floor; seeds_detectable falls as S grows, so
+    # double to a ceiling, then bisect (stepping by one could stall where 1/sqrt(S) no longer moves in floats)
+    low = max(2, math.ceil(((Z_95 + Z_POWER_80) * spread / target) ** 2))
+    high = low
+    while seeds_detectable(spread, high) > target:
+        low, high = high + 1, high * 2
+    while low < high:
+        middle = (low + high) // 2
+        if seeds_detectable(spread, middle) <= target:
+            high = middle
+        else:
+            low = middle + 1
+    return high
 
 
 def verdict(low: float, high: float, over_seeds: tuple[float, float] | None = None) -> str:
