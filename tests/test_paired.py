@@ -249,8 +249,10 @@ def test_compare_plans_seeds_for_a_target_difference(tmp_path, capsys):
         main(["compare", *map(str, folders), "--target", "0"])
     assert stop.value.code == 2 and "non-zero" in capsys.readouterr().err
     # one seed an arm: no spread to plan from, and no seed-noise lines
-    assert main(["compare", str(folders[0]), str(folders[1]), "--target", "2"]) == 0
+    assert main(["compare", str(folders[0]), str(folders[1])]) == 0
     assert "Seed noise" not in capsys.readouterr().out
+    assert main(["compare", str(folders[0]), str(folders[1]), "--target", "2"]) == 0  # asked for a plan: why none
+    assert "no pair of arms has two or more seeds, so there is no spread" in capsys.readouterr().out
 
 
 def test_compare_errors_name_the_runs(tmp_path, capsys):

@@ -166,6 +166,9 @@ def seed_noise_lines(pairs: list[dict], target: float | None = None) -> list[str
             line += (f"; a true difference of {target:g} points needs about "
                      f"{seeds_needed(pair['seed_spread'], target)} seed pairs")
         lines.append(line)
+    if not lines and target is not None:  # asked for a plan that these runs cannot give: say so, not nothing
+        return [f"Seed noise: no pair of arms has two or more seeds, so there is no spread of per-seed differences "
+                f"to plan --target {target:g} from; train a second seed of each arm first"]
     return ["Seed noise:", *lines] if lines else []
 
 
